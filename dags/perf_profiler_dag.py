@@ -1,0 +1,88 @@
+"""
+### perf_profiler — nightly HTTP benchmarks with the P-6 performance budget
+
+Benchmarks every configured service (one mapped `benchmark` task per service, async aiohttp
+probes), merges the latency histograms, upserts p50/p95/p99, throughput and error rate into
+`perf_metrics`, enforces **P-6: p95 < 800 ms** (plus per-endpoint and error-rate budgets) and
+posts the results to the Insight Engine through an outbox that loses nothing.
+
+* Targets: `dags/config/targets.json`, overridden by the Variable `perf_profiler_targets` (JSON).
+* Connections: `perf_metrics_db` (Postgres or SQLite), `insight_engine` (HTTP; token in password).
+* Pool: `perf_profiler` bounds how many benchmarks run at once (create it: see the README).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+
+from airflow.sdk import Asset, CronDataIntervalTimetable, TriggerRule, Variable, dag, get_current_context, task
+
+PERF_METRICS_ASSET = Asset(name="perf_metrics", uri="x-perf-profiler://perf_metrics")
+BENCHMARK_POOL = "perf_profiler"
+
+
+@dag(
+    dag_id="perf_profiler",
+    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["performance", "p-6", "perf-profiler"],
+    doc_md=__doc__,
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+    },
+)
+def perf_profiler():
+    @task
+    def load_targets() -> list[dict]:
+        from perf_profiler import pipeline
+
+        return pipeline.load_targets(Variable.get(pipeline.TARGETS_VARIABLE, default=None))
+
+    @task(pool=BENCHMARK_POOL, map_index_template="{{ service_name }}", max_active_tis_per_dag=2)
+    def benchmark(service: dict) -> dict:
+        from perf_profiler import pipeline
+
+        get_current_context()["service_name"] = service["name"]
+        return pipeline.benchmark(service)
+
+    @task(outlets=[PERF_METRICS_ASSET])
+    def store(results: list[dict], services: list[dict]) -> dict:
+        from perf_profiler import pipeline
+
+        identity = pipeline.run_identity(get_current_context())
+        return pipeline.store(list(results), services, identity)
+
+    @task.branch
+    def check_budget(stored: dict) -> str:
+        from perf_profiler import pipeline
+
+        return pipeline.choose_branch(stored)
+
+    @task
+    def within_budget(stored: dict) -> int:
+        return stored["rows"]
+
+    @task
+    def budget_violated(stored: dict) -> list[str]:
+        from perf_profiler import pipeline
+
+        return pipeline.log_violations(stored)
+
+    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+    def post_to_insight(stored: dict) -> dict:
+        from perf_profiler import pipeline
+
+        return pipeline.post_to_insight(stored)
+
+    services = load_targets()
+    stored = store(benchmark.expand(service=services), services)
+    check_budget(stored) >> [within_budget(stored), budget_violated(stored)] >> post_to_insight(stored)
+
+
+perf_profiler()

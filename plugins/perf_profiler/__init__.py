@@ -1,0 +1,1 @@
+"""perf-profiler: benchmark HTTP services from Airflow and enforce performance budgets."""
