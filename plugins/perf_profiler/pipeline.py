@@ -16,10 +16,25 @@ log = logging.getLogger(__name__)
 TARGETS_VARIABLE = "perf_profiler_targets"
 DEFAULT_DB_CONN_ID = "perf_metrics_db"
 DEFAULT_INSIGHT_CONN_ID = "insight_engine"
+OUTBOX_RETENTION_S = 7 * 24 * 3600
 
 
 def load_targets(variable_json: str | None) -> list[dict[str, Any]]:
-    """Validated services as XCom-friendly dicts: the Airflow Variable when set, else the file."""
+    """Validated services as XCom-friendly dicts: the Airflow Variable when set, else the file.
+
+    A bad config fails the task at once (no retries: retrying cannot fix it), naming the field.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from perf_profiler.targets import TargetsError
+
+    try:
+        return [service.to_dict() for service in _read_targets(variable_json)]
+    except TargetsError as error:
+        raise AirflowFailException(f"invalid perf-profiler targets: {error}") from error
+
+
+def _read_targets(variable_json: str | None):
     from perf_profiler.targets import default_targets_path, load_targets_file, parse_targets_json
 
     if variable_json:
@@ -29,7 +44,7 @@ def load_targets(variable_json: str | None) -> list[dict[str, Any]]:
         path = default_targets_path()
         services = load_targets_file(path)
         log.info("targets from %s: %s services", path, len(services))
-    return [service.to_dict() for service in services]
+    return services
 
 
 def benchmark(service_dict: Mapping[str, Any]) -> dict[str, Any]:
@@ -125,16 +140,31 @@ def post_to_insight(
     stored: Mapping[str, Any],
     db_conn_id: str = DEFAULT_DB_CONN_ID,
     insight_conn_id: str = DEFAULT_INSIGHT_CONN_ID,
+    retention_s: float = OUTBOX_RETENTION_S,
 ) -> dict[str, Any]:
-    """Queue this run's rows for the Insight Engine and drain the outbox, oldest first."""
+    """Queue this run's rows for the Insight Engine and drain the outbox, oldest first.
+
+    Never fails because the Insight Engine is down: undelivered payloads stay in the outbox
+    and go first on the next run. Entries older than ``retention_s`` are reported, not dropped.
+    """
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
     from perf_profiler import insight
-    from perf_profiler.store import fetch_metrics, get_hook
+    from perf_profiler.store import fetch_metrics, get_hook, migrate
 
     identity = stored["identity"]
     hook = get_hook(db_conn_id)
+    migrate(hook)
     rows = fetch_metrics(hook, dag_id=identity["dag_id"], run_id=identity["run_id"])
     rows = [r for r in rows if r["tenant_id"] == identity["tenant_id"]]
-    client = insight.InsightClient.from_connection(insight_conn_id)
+    try:
+        client = insight.InsightClient.from_connection(insight_conn_id)
+    except AirflowNotFoundException:
+        log.warning("no Airflow connection %r: payloads are queued in the outbox only", insight_conn_id)
+        client = None
     report = insight.deliver(hook, client, [insight.build_payload(r) for r in rows])
-    log.info("insight delivery: %s", report)
-    return report.to_dict() if hasattr(report, "to_dict") else dict(report.__dict__)
+    log.info("insight delivery: %s", report.to_dict())
+    for entry in insight.pending_older_than(hook, retention_s):
+        log.warning("insight outbox: %s %s (run %s) undelivered for %.0f s: %s",
+                    entry.service, entry.endpoint, entry.run_id, entry.age_s, entry.last_error)
+    return report.to_dict()

@@ -25,7 +25,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -142,7 +142,8 @@ class _Loc:
         return _Loc(self.owner, f"{self.path}.{name}" if self.path else name)
 
     def item(self, index: int | str) -> _Loc:
-        return _Loc(self.owner, f"{self.path}[{index!r}]" if isinstance(index, str) else f"{self.path}[{index}]")
+        label = repr(index) if isinstance(index, str) else str(index)
+        return _Loc(self.owner, f"{self.path}[{label}]")
 
     def __str__(self) -> str:
         if self.owner and self.path:
@@ -161,11 +162,16 @@ def _show(value: Any) -> str:
     return text
 
 
+def _num(value: float) -> str:
+    """1000000.0 -> '1000000', 0.5 -> '0.5'."""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
 def _bad(loc: _Loc, value: Any, expected: str) -> TargetsError:
     return TargetsError(f"{loc}: expected {expected}, got {_show(value)}")
 
 
-def _object(value: Any, loc: _Loc, allowed: Mapping[str, Any] | tuple[str, ...]) -> Mapping[str, Any]:
+def _object(value: Any, loc: _Loc, allowed: tuple[str, ...]) -> Mapping[str, Any]:
     """Check ``value`` is a JSON object whose keys are all in ``allowed``."""
     if not isinstance(value, Mapping):
         raise _bad(loc, value, "an object")
@@ -201,7 +207,7 @@ class _Number:
     def describe(self) -> str:
         kind = "integer" if self.integer else "number"
         if self.cap is not None and not self.cap_name:
-            text = f"a {kind} between 0 and {self.cap:g}"
+            text = f"a {kind} between 0 and {_num(self.cap)}"
         else:
             text = f"a {'non-negative' if self.allow_zero else 'positive'} {kind}"
         return f"{text} or null" if self.nullable else text
@@ -212,13 +218,14 @@ class _Number:
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not numeric or (self.integer and not isinstance(value, int)):
             raise _bad(loc, value, self.describe())
-        if not math.isfinite(value) or value < 0 or (value == 0 and not self.allow_zero):
+        not_finite = isinstance(value, float) and not math.isfinite(value)
+        if not_finite or value < 0 or (value == 0 and not self.allow_zero):
             raise _bad(loc, value, self.describe())
         if self.cap is not None and value > self.cap:
             if not self.cap_name:
                 raise _bad(loc, value, self.describe())
             raise TargetsError(
-                f"{loc}: {_show(value)} exceeds the safety cap of {self.cap:g} "
+                f"{loc}: {_show(value)} exceeds the safety cap of {_num(self.cap)} "
                 f"(perf_profiler.targets.{self.cap_name})"
             )
         return value if self.integer else float(value)
@@ -350,9 +357,12 @@ def _headers(value: Any, loc: _Loc) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+#: A field check: (raw value, location) -> clean value, or raise TargetsError.
+_Check = Callable[[Any, _Loc], Any]
+
 # -- field tables ----------------------------------------------------------------------------
 
-_LOAD_FIELDS: dict[str, Callable[[Any, _Loc], Any]] = {
+_LOAD_FIELDS: dict[str, _Check] = {
     "model": _Choice(LOAD_MODELS),
     "requests": _Number(True, cap=MAX_REQUESTS, cap_name="MAX_REQUESTS", nullable=True),
     "duration_s": _Number(False, cap=MAX_DURATION_S, cap_name="MAX_DURATION_S", nullable=True),
@@ -363,12 +373,12 @@ _LOAD_FIELDS: dict[str, Callable[[Any, _Loc], Any]] = {
     "max_body_bytes": _Number(True, cap=MAX_BODY_BYTES, cap_name="MAX_BODY_BYTES"),
 }
 
-_BUDGET_FIELDS: dict[str, Callable[[Any, _Loc], Any]] = {
+_BUDGET_FIELDS: dict[str, _Check] = {
     "p95_ms": _Number(False, cap=MAX_P95_MS, cap_name="MAX_P95_MS"),
     "error_rate": _Number(False, allow_zero=True, cap=1.0),
 }
 
-_ENDPOINT_FIELDS: dict[str, Callable[[Any, _Loc], Any]] = {
+_ENDPOINT_FIELDS: dict[str, _Check] = {
     "path": _path,
     "method": _Choice(METHODS, upper=True),
     "name": _name(ENDPOINT_NAME_MAX),
@@ -383,7 +393,7 @@ _DEFAULTS_KEYS = ("load", "budget")
 _TOP_KEYS = ("version", "defaults", "services")
 
 
-def _section(value: Any, loc: _Loc, specs: Mapping[str, Callable[[Any, _Loc], Any]]) -> dict[str, Any]:
+def _section(value: Any, loc: _Loc, specs: Mapping[str, _Check]) -> dict[str, Any]:
     """Validate a partial object field by field (all keys optional); returns the clean values."""
     obj = _object(value, loc, tuple(specs))
     return {key: specs[key](val, loc.key(key)) for key, val in obj.items()}
@@ -436,7 +446,7 @@ def _parse_endpoints(value: Any, loc: _Loc, service_budget: Budget) -> tuple[End
         if endpoint.name in first:
             raise TargetsError(
                 f"{loc.item(i).key('name')}: duplicate endpoint name {endpoint.name!r} "
-                f"(also {loc.item(first[endpoint.name])}); give one of them a distinct 'name'"
+                f"(also {loc.item(first[endpoint.name]).path}); give one of them a distinct 'name'"
             )
         first[endpoint.name] = i
         endpoints.append(endpoint)
@@ -445,7 +455,8 @@ def _parse_endpoints(value: Any, loc: _Loc, service_budget: Budget) -> tuple[End
 
 def _service_owner(value: Any, label: str) -> str:
     name = value.get("name") if isinstance(value, Mapping) else None
-    return f"{label} {name!r}" if isinstance(name, str) and name else label
+    usable = isinstance(name, str) and 0 < len(name) <= SERVICE_NAME_MAX
+    return f"{label} {name!r}" if usable else label
 
 
 def _parse_service(value: Any, label: str, load: LoadSettings, budget: Budget) -> Service:
@@ -553,7 +564,7 @@ def default_targets_path() -> Path:
         return Path(explicit).expanduser()
     dags_folder = os.environ.get(ENV_DAGS_FOLDER)
     if dags_folder:
-        candidate = Path(dags_folder).expanduser() / "config" / "targets.json"
+        candidate = (Path(dags_folder).expanduser() / "config" / "targets.json").resolve()
         if candidate.is_file():
             return candidate
     return Path(__file__).resolve().parents[2] / "dags" / "config" / "targets.json"

@@ -1,0 +1,531 @@
+"""Store perf_metrics rows through Airflow DbApiHooks: schema migrations and upserts.
+
+Two dialects are supported, PostgreSQL (production) and SQLite (dev), chosen by the Airflow
+connection's ``conn_type``. Schemas live in ``sql/<dialect>/NNN_name.sql``; ``migrate`` applies
+the files not yet recorded in ``perf_profiler_schema_version``, each in its own transaction.
+
+Where the SQL files are found (first match wins):
+
+1. ``$PERF_PROFILER_SQL_DIR`` (a directory holding ``postgres/`` and ``sqlite/``);
+2. ``sql/`` at the repository root (``plugins/perf_profiler/store.py`` -> ``../../sql``);
+3. ``perf_profiler/sql/`` shipped inside the installed package, when the build includes it.
+
+Writes are one ``INSERT ... ON CONFLICT (tenant_id, dag_id, run_id, service, endpoint) DO UPDATE``
+per batch, in one transaction: sqlite3 ``executemany``; psycopg 3 (what PostgresHook uses when
+psycopg is installed with SQLAlchemy 2) COPY into a temp table + ``INSERT ... SELECT``; psycopg2
+``execute_values``. Row values are always bound (or COPY-streamed), never formatted into SQL;
+SQL text is only assembled from the fixed column whitelist ``METRIC_COLUMNS``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import sqlite3
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from functools import lru_cache
+from datetime import datetime, timezone
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+__all__ = [
+    "AUDIT_COLUMNS",
+    "DEFAULT_CONN_ID",
+    "KEY_COLUMNS",
+    "METRIC_COLUMNS",
+    "SQL_DIR_ENV",
+    "Migration",
+    "applied_versions",
+    "dialect_of",
+    "discover_migrations",
+    "fetch_metrics",
+    "get_hook",
+    "make_row_id",
+    "migrate",
+    "sql_root",
+    "upsert_metrics",
+]
+
+log = logging.getLogger(__name__)
+
+Dialect = Literal["postgres", "sqlite"]
+
+DEFAULT_CONN_ID = "perf_metrics_db"
+SQL_DIR_ENV = "PERF_PROFILER_SQL_DIR"
+TABLE = "perf_metrics"
+_STAGE_TABLE = "perf_metrics_stage"
+VERSION_TABLE = "perf_profiler_schema_version"
+
+#: Columns of a perf_metrics row, in the order of docs/CONTRACTS.md (all required in a row dict).
+METRIC_COLUMNS: tuple[str, ...] = (
+    "id", "tenant_id", "dag_id", "run_id", "run_type",
+    "logical_date", "data_interval_start", "data_interval_end",
+    "service", "endpoint", "method",
+    "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "min_ms", "max_ms", "mean_ms",
+    "throughput", "error_rate", "requests", "ok_count", "error_count",
+    "errors_by_class", "status_codes", "budget_p95_ms", "budget_error_rate", "verdict",
+    "latency_hist", "error_hist", "started_at", "finished_at", "measured_at",
+)  # fmt: skip
+#: The unique key: one row per tenant x DAG run x service x endpoint.
+KEY_COLUMNS: tuple[str, ...] = ("tenant_id", "dag_id", "run_id", "service", "endpoint")
+#: Set by the database: created_at on first insert, updated_at on every upsert.
+AUDIT_COLUMNS: tuple[str, ...] = ("created_at", "updated_at")
+
+_TIMESTAMP_COLUMNS = frozenset(
+    {"logical_date", "data_interval_start", "data_interval_end", "started_at", "finished_at", "measured_at"}
+)
+_DECIMAL_COLUMNS = frozenset(
+    {"p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "min_ms", "max_ms", "mean_ms", "throughput", "budget_p95_ms"}
+)
+_FLOAT_COLUMNS = frozenset({"error_rate", "budget_error_rate"})
+_INT_COLUMNS = frozenset({"requests", "ok_count", "error_count"})
+_JSON_COLUMNS = frozenset({"errors_by_class", "status_codes"})
+
+_ROW_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:perf-profiler:perf_metrics")
+_MIGRATION_FILE = re.compile(r"^(\d+)_(\w+)\.sql$")
+# Any constant works; it only has to be the same for every worker migrating this database.
+_PG_MIGRATION_LOCK = 0x7065_7266_5F6D_6967  # "perf_mig"
+_PARAMSTYLE: dict[Dialect, str] = {"postgres": "%s", "sqlite": "?"}
+_NOW_SQL: dict[Dialect, str] = {
+    "postgres": "now()",
+    "sqlite": "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')",
+}
+_TABLE_EXISTS_SQL: dict[Dialect, str] = {
+    "postgres": "SELECT to_regclass(%s) IS NOT NULL",
+    "sqlite": "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+}
+_VERSION_DDL: dict[Dialect, str] = {
+    "postgres": f"""CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
+        version INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        checksum TEXT NOT NULL,
+        applied_at TIMESTAMPTZ NOT NULL DEFAULT now())""",
+    "sqlite": f"""CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
+        version INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        checksum TEXT NOT NULL,
+        applied_at TEXT NOT NULL DEFAULT ({_NOW_SQL["sqlite"]}))""",
+}
+
+
+# --------------------------------------------------------------------------- connections
+
+
+def get_hook(conn_id: str = DEFAULT_CONN_ID) -> DbApiHook:
+    """Return a PostgresHook or SqliteHook for the Airflow connection ``conn_id``."""
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    conn_type = (conn.conn_type or "").lower()
+    if conn_type in ("postgres", "postgresql"):
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        return PostgresHook(postgres_conn_id=conn_id)
+    if conn_type == "sqlite":
+        from airflow.providers.sqlite.hooks.sqlite import SqliteHook
+
+        return SqliteHook(sqlite_conn_id=conn_id)
+    raise ValueError(
+        f"Airflow connection {conn_id!r} has conn_type {conn.conn_type!r}; "
+        "the perf_metrics store needs a 'postgres' or 'sqlite' connection"
+    )
+
+
+def dialect_of(hook: DbApiHook) -> Dialect:
+    """Return ``"postgres"`` or ``"sqlite"`` for a hook (by its class's ``conn_type``)."""
+    conn_type = str(getattr(hook, "conn_type", "") or "").lower()
+    if conn_type in ("postgres", "postgresql"):
+        return "postgres"
+    if conn_type == "sqlite":
+        return "sqlite"
+    raise ValueError(f"unsupported hook {type(hook).__name__} (conn_type {conn_type!r}): need postgres or sqlite")
+
+
+# --------------------------------------------------------------------------- migrations
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One ``NNN_name.sql`` file."""
+
+    version: int
+    name: str
+    source: Traversable
+
+    def read(self) -> str:
+        return self.source.read_text(encoding="utf-8")
+
+    def checksum(self) -> str:
+        return hashlib.sha256(self.read().encode("utf-8")).hexdigest()
+
+
+def sql_root() -> Traversable:
+    """The directory holding ``postgres/`` and ``sqlite/`` migrations (see module docstring)."""
+    env = os.environ.get(SQL_DIR_ENV)
+    if env:
+        path = Path(env)
+        if not path.is_dir():
+            raise FileNotFoundError(f"{SQL_DIR_ENV}={env!r} is not a directory")
+        return path
+    repo_sql = Path(__file__).resolve().parents[2] / "sql"
+    if any((repo_sql / d).is_dir() for d in _PARAMSTYLE):
+        return repo_sql
+    packaged = resources.files("perf_profiler") / "sql"
+    if packaged.is_dir():
+        return packaged
+    raise FileNotFoundError(
+        f"no perf_profiler SQL directory: set {SQL_DIR_ENV} or ship sql/ with the package "
+        f"(looked at {repo_sql} and perf_profiler/sql)"
+    )
+
+
+def discover_migrations(dialect: Dialect, root: Traversable | None = None) -> list[Migration]:
+    """The ``NNN_*.sql`` files of ``dialect`` under ``root`` (default ``sql_root()``), by number."""
+    directory = (root if root is not None else sql_root()) / dialect
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no migrations directory for {dialect}: {directory}")
+    found: dict[int, Migration] = {}
+    for entry in directory.iterdir():
+        match = _MIGRATION_FILE.match(entry.name)
+        if not match or not entry.is_file():
+            continue
+        version = int(match.group(1))
+        if version in found:
+            raise ValueError(f"two {dialect} migrations share version {version}: {found[version].name}, {entry.name}")
+        found[version] = Migration(version, entry.name, entry)
+    return [found[v] for v in sorted(found)]
+
+
+def migrate(hook: DbApiHook, sql_dir: Traversable | None = None) -> list[str]:
+    """Apply every migration not yet recorded, in order; return the file names applied.
+
+    Each file runs in its own transaction together with its version row. PostgreSQL
+    serialises concurrent migrators with ``pg_advisory_xact_lock``; SQLite with
+    ``BEGIN IMMEDIATE``. A file already recorded is skipped (a changed checksum is logged).
+    """
+    dialect = dialect_of(hook)
+    pending = discover_migrations(dialect, sql_dir)
+    applied: list[str] = []
+    with closing(hook.get_conn()) as conn:
+        if dialect == "sqlite":
+            conn.isolation_level = None  # we issue BEGIN IMMEDIATE ourselves
+        for migration in pending:
+            if _apply_migration(conn, dialect, migration):
+                applied.append(migration.name)
+    if applied:
+        log.info("applied %s migrations: %s", dialect, ", ".join(applied))
+    else:
+        log.info("%s schema up to date (%s migrations known)", dialect, len(pending))
+    return applied
+
+
+def applied_versions(hook: DbApiHook) -> dict[int, str]:
+    """Recorded migrations as ``{version: file name}`` (empty before the first migrate)."""
+    dialect = dialect_of(hook)
+    with closing(hook.get_conn()) as conn, closing(conn.cursor()) as cur:
+        cur.execute(_TABLE_EXISTS_SQL[dialect], (VERSION_TABLE,))
+        exists = cur.fetchone()[0]
+        rows = []
+        if exists:
+            cur.execute(f"SELECT version, name FROM {VERSION_TABLE} ORDER BY version")
+            rows = cur.fetchall()
+        conn.rollback()
+    return {int(version): name for version, name in rows}
+
+
+def _apply_migration(conn: Any, dialect: Dialect, migration: Migration) -> bool:
+    """Apply one migration under the migration lock unless it is recorded; True if applied."""
+    mark = _PARAMSTYLE[dialect]
+    cur = conn.cursor()
+    try:
+        _lock_for_migration(cur, dialect)
+        cur.execute(_VERSION_DDL[dialect])
+        cur.execute(f"SELECT checksum FROM {VERSION_TABLE} WHERE version = {mark}", (migration.version,))
+        recorded = cur.fetchone()
+        if recorded is None:
+            for statement in _statements(migration.read(), dialect):
+                cur.execute(statement)
+            cur.execute(
+                f"INSERT INTO {VERSION_TABLE} (version, name, checksum) VALUES ({mark}, {mark}, {mark})",
+                (migration.version, migration.name, migration.checksum()),
+            )
+        elif recorded[0] != migration.checksum():
+            log.warning("migration %s changed since it was applied; not re-applied", migration.name)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        cur.close()
+    return recorded is None
+
+
+def _lock_for_migration(cur: Any, dialect: Dialect) -> None:
+    """Start the migration transaction holding a lock that other migrators wait for."""
+    if dialect == "postgres":
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_MIGRATION_LOCK,))
+    else:
+        cur.execute("BEGIN IMMEDIATE")
+
+
+def _statements(script: str, dialect: Dialect) -> list[str]:
+    """Split a script for execution (PostgreSQL takes the whole script in one execute).
+
+    SQLite's ``executescript`` would commit our open transaction first, so SQLite scripts are
+    split with ``sqlite3.complete_statement`` (which knows strings, comments and triggers).
+    """
+    if dialect == "postgres":
+        return [script]
+    statements: list[str] = []
+    start = 0
+    for index, char in enumerate(script):
+        if char == ";" and sqlite3.complete_statement(script[start : index + 1]):
+            statements.append(script[start : index + 1].strip())
+            start = index + 1
+    tail = script[start:].strip()
+    if tail and not all(line.strip().startswith("--") or not line.strip() for line in tail.splitlines()):
+        raise ValueError(f"incomplete SQL statement at the end of the script: {tail[:80]!r}")
+    return statements
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def make_row_id(tenant_id: str, dag_id: str, run_id: str, service: str, endpoint: str) -> str:
+    """Deterministic row id: uuid5 of the unique key (the same key always gives the same id)."""
+    key = json.dumps([tenant_id, dag_id, run_id, service, endpoint], ensure_ascii=False, separators=(",", ":"))
+    return str(uuid.uuid5(_ROW_ID_NAMESPACE, key))
+
+
+def upsert_metrics(hook: DbApiHook, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert or update perf_metrics rows in one transaction; return how many keys were written.
+
+    Rows must carry every key of ``METRIC_COLUMNS`` (extra keys are ignored). On a key that
+    already exists all metric columns are overwritten, ``created_at`` is kept and
+    ``updated_at`` refreshed. Rows repeating a key within one call: the last one wins.
+    """
+    if not rows:
+        return 0
+    dialect = dialect_of(hook)
+    values = _last_per_key([_prepare_row(row) for row in rows])
+    with closing(hook.get_conn()) as conn:
+        try:
+            _write_rows(conn, dialect, values)
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+    log.info("upserted %s perf_metrics rows (%s)", len(values), dialect)
+    return len(values)
+
+
+def fetch_metrics(
+    hook: DbApiHook, *, dag_id: str | None = None, run_id: str | None = None, tenant_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Stored rows (METRIC_COLUMNS + created_at, updated_at) in the same shape on both dialects.
+
+    Timestamps come back as ISO-8601 UTC text, decimals as float, JSON columns as compact
+    sorted JSON text; ordered by the unique key.
+    """
+    dialect = dialect_of(hook)
+    mark = _PARAMSTYLE[dialect]
+    filters = {"tenant_id": tenant_id, "dag_id": dag_id, "run_id": run_id}
+    where = [f"{column} = {mark}" for column, value in filters.items() if value is not None]
+    params = [value for value in filters.values() if value is not None]
+    sql = (
+        f"SELECT {', '.join(METRIC_COLUMNS + AUDIT_COLUMNS)} FROM {TABLE}"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + f" ORDER BY {', '.join(KEY_COLUMNS)}"
+    )
+    with closing(hook.get_conn()) as conn, closing(conn.cursor()) as cur:
+        cur.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        records = cur.fetchall()
+        conn.rollback()
+    return [_normalise_row(dict(zip(names, record))) for record in records]
+
+
+def _prepare_row(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Validate one row dict and convert it to the bound values of the upsert."""
+    missing = [column for column in METRIC_COLUMNS if column not in row]
+    if missing:
+        raise ValueError(f"perf_metrics row is missing key(s): {', '.join(missing)}")
+    for column in KEY_COLUMNS:
+        if not isinstance(row[column], str) or not row[column]:
+            raise ValueError(f"perf_metrics key column {column!r} must be a non-empty string, got {row[column]!r}")
+    expected_id = make_row_id(*(row[column] for column in KEY_COLUMNS))
+    if str(row["id"]) != expected_id:
+        raise ValueError(f"perf_metrics row id {row['id']!r} is not make_row_id(...) of its key ({expected_id})")
+    return tuple(
+        value if value is None or convert is None else convert(value, column)
+        for column, convert, value in zip(METRIC_COLUMNS, _CONVERTERS, (row[c] for c in METRIC_COLUMNS))
+    )
+
+
+def _to_utc_iso(value: Any, column: str) -> str:
+    """ISO-8601 UTC text with microseconds (naive values are taken as UTC, numbers as epoch s)."""
+    if isinstance(value, str):
+        return _iso_text_to_utc(value, column)
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        moment = datetime.fromtimestamp(value, tz=timezone.utc)
+    else:
+        raise ValueError(f"{column}: expected an ISO-8601 string or datetime, got {type(value).__name__}")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+@lru_cache(maxsize=4096)
+def _iso_text_to_utc(text: str, column: str) -> str:
+    """Cached: the rows of one run share most of their timestamps."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{column}: not an ISO-8601 timestamp: {text!r}") from None
+    return _to_utc_iso(moment, column)
+
+
+def _decimal_10_2(value: Any, column: str) -> float:
+    """Round like DECIMAL(10,2) so SQLite (which keeps every digit) stores what PostgreSQL does."""
+    return round(_finite(value, column), 2)
+
+
+def _finite(value: Any, column: str) -> float:
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{column}: expected a number, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise ValueError(f"{column}: expected a finite number, got {value!r}")
+    return number
+
+
+def _integer(value: Any, column: str) -> int:
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+        raise ValueError(f"{column}: expected an integer, got {value!r}")
+    return int(value)
+
+
+def _canonical_json(value: Any, column: str) -> str:
+    """Compact JSON text with sorted keys, from JSON text or a JSON-serialisable value."""
+    if isinstance(value, (str, bytes)):
+        return _canonical_json_text(value, column)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@lru_cache(maxsize=4096)
+def _canonical_json_text(text: str | bytes, column: str) -> str:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ValueError(f"{column}: not valid JSON text: {text[:80]!r}") from None
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _converter(column: str) -> Callable[[Any, str], Any] | None:
+    """How a non-None value of ``column`` is bound (None: as given)."""
+    if column in _TIMESTAMP_COLUMNS:
+        return _to_utc_iso
+    if column in _DECIMAL_COLUMNS:
+        return _decimal_10_2
+    if column in _FLOAT_COLUMNS:
+        return _finite
+    if column in _INT_COLUMNS:
+        return _integer
+    if column in _JSON_COLUMNS:
+        return _canonical_json
+    if column == "id":
+        return lambda value, _column: str(value)
+    return None
+
+
+_CONVERTERS = tuple(_converter(column) for column in METRIC_COLUMNS)
+
+
+def _last_per_key(values: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Drop earlier rows repeating a key: one statement may not update the same row twice."""
+    positions = [METRIC_COLUMNS.index(column) for column in KEY_COLUMNS]
+    by_key = {tuple(v[p] for p in positions): v for v in values}
+    if len(by_key) != len(values):
+        log.warning("dropped %s perf_metrics rows repeating a key in one batch", len(values) - len(by_key))
+    return list(by_key.values())
+
+
+def _upsert_sql(dialect: Dialect, values_clause: str | None = None, select_from: str | None = None) -> str:
+    """INSERT ... ON CONFLICT (key) DO UPDATE over METRIC_COLUMNS (never SQLite's REPLACE)."""
+    mark = _PARAMSTYLE[dialect]
+    columns = ", ".join(METRIC_COLUMNS)
+    updates = [f"{c} = excluded.{c}" for c in METRIC_COLUMNS if c != "id" and c not in KEY_COLUMNS]
+    updates.append(f"updated_at = {_NOW_SQL[dialect]}")
+    if select_from:
+        source = f"SELECT {columns} FROM {select_from}"
+    else:
+        source = "VALUES " + (values_clause or f"({', '.join([mark] * len(METRIC_COLUMNS))})")
+    return (
+        f"INSERT INTO {TABLE} ({columns}) {source} "
+        f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {', '.join(updates)}"
+    )
+
+
+def _write_rows(conn: Any, dialect: Dialect, values: list[tuple[Any, ...]]) -> None:
+    """Send the upsert with the fastest batch API of the driver behind the hook."""
+    with closing(conn.cursor()) as cur:
+        if dialect == "sqlite":
+            cur.executemany(_upsert_sql(dialect), values)
+        elif type(conn).__module__.startswith("psycopg2"):
+            from psycopg2.extras import execute_values
+
+            execute_values(cur, _upsert_sql(dialect, "%s"), values, page_size=1000)
+        else:
+            _copy_then_upsert(cur, values)
+
+
+def _copy_then_upsert(cur: Any, values: list[tuple[Any, ...]]) -> None:
+    """psycopg 3: COPY into a transaction-scoped temp table, then one INSERT ... SELECT upsert.
+
+    Several times faster than executemany; the CHECKs and the unique key still apply on the
+    INSERT into perf_metrics, within the caller's transaction.
+    """
+    columns = ", ".join(METRIC_COLUMNS)
+    cur.execute(f"CREATE TEMP TABLE {_STAGE_TABLE} (LIKE {TABLE} INCLUDING DEFAULTS) ON COMMIT DROP")
+    with cur.copy(f"COPY {_STAGE_TABLE} ({columns}) FROM STDIN") as copy:
+        for row in values:
+            copy.write_row(row)
+    cur.execute(_upsert_sql("postgres", select_from=_STAGE_TABLE))
+
+
+def _normalise_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Make a fetched row look the same whichever dialect it came from."""
+    out: dict[str, Any] = {}
+    for column, value in row.items():
+        if value is None:
+            out[column] = None
+        elif column in _TIMESTAMP_COLUMNS or column in AUDIT_COLUMNS:
+            out[column] = _to_utc_iso(value, column)
+        elif column in _DECIMAL_COLUMNS or column in _FLOAT_COLUMNS:
+            out[column] = float(value)
+        elif column in _INT_COLUMNS:
+            out[column] = int(value)
+        elif column in _JSON_COLUMNS:
+            out[column] = _canonical_json(value, column)
+        elif column == "id":
+            out[column] = str(value)
+        else:
+            out[column] = value
+    return out
+
