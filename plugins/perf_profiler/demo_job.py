@@ -66,11 +66,17 @@ def _airflow(env: dict[str, str], *args: str, quiet: bool = True) -> str:
     return done.stdout or ""
 
 
-def _last_run_states(env: dict[str, str]) -> dict[str, str]:
-    runs = json.loads(_airflow(env, "dags", "list-runs", DAG_ID, "-o", "json"))
-    run_id = runs[0]["run_id"]
-    states = json.loads(_airflow(env, "tasks", "states-for-dag-run", DAG_ID, run_id, "-o", "json"))
-    return {s["task_id"]: s["state"] for s in states if s.get("map_index", -1) in (-1, "-1", None)}
+def _last_run_states(work: Path) -> dict[str, str]:
+    """Task states of the newest perf_profiler run, from the demo's Airflow metadata DB."""
+    import sqlite3
+
+    with sqlite3.connect(work / "airflow" / "airflow.db") as conn:
+        rows = conn.execute(
+            "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND map_index = -1 AND run_id = "
+            "(SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1)",
+            (DAG_ID, DAG_ID),
+        ).fetchall()
+    return dict(rows)
 
 
 def _stored_rows(work: Path) -> list[dict]:
@@ -92,6 +98,7 @@ def _received_by_insight() -> list[dict]:
 
 
 def run(repo: Path | None = None) -> int:
+    from perf_profiler.budget import describe_violation
     from perf_profiler.report import table
 
     repo = repo or Path.cwd()
@@ -106,10 +113,13 @@ def run(repo: Path | None = None) -> int:
         _airflow(env, "dags", "test", DAG_ID)
         received = _received_by_insight()
     rows = _stored_rows(work)
-    states = _last_run_states(env)
+    states = _last_run_states(work)
     print("\nperf_metrics (SQLite .demo/perf_metrics.db):\n" + table(rows))
     branch = [t for t in BRANCH_TASKS if states.get(t) == "success"]
     print(f"\nbranch taken by check_budget: {', '.join(branch) or 'none'}")
+    for row in rows:
+        if row["verdict"] == "fail":
+            print("  " + describe_violation(row))
     print(f"Insight Engine received {len(received)} payloads, e.g.:")
     for item in received[:len(rows)]:
         m = item["payload"]["metrics"]
