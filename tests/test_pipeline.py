@@ -1,0 +1,59 @@
+"""Task bodies on their own: a retried store task updates the same rows, never duplicates."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from servers import BenchServer
+
+from perf_profiler import pipeline
+from perf_profiler.rows import RunIdentity
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def metrics_conn(request, monkeypatch, tmp_path):
+    if request.param == "postgres":
+        uri = request.getfixturevalue("pg_database")
+    else:
+        uri = json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "metrics.db")})
+    monkeypatch.setenv("AIRFLOW_CONN_PERF_METRICS_DB", uri)
+
+
+def _services(url: str) -> list[dict]:
+    config = {"services": [{"name": "svc", "base_url": url, "endpoints": [{"path": "/delay/3"}, {"path": "/flaky/5"}],
+                            "load": {"requests": 20, "concurrency": 4, "warmup": 0}}]}
+    return pipeline.load_targets(json.dumps(config))
+
+
+def test_retried_store_updates_rows_in_place(metrics_conn):
+    from perf_profiler.store import fetch_metrics, get_hook
+
+    identity = RunIdentity(dag_id="perf_profiler", run_id="scheduled__2026-03-01T02:00:00+00:00",
+                           run_type="scheduled", data_interval_start="2026-02-28T02:00:00+00:00",
+                           data_interval_end="2026-03-01T02:00:00+00:00")
+    with BenchServer() as server:
+        services = _services(server.url)
+        first = pipeline.store([pipeline.benchmark(services[0])], services, identity)
+        rows_before = fetch_metrics(get_hook("perf_metrics_db"))
+        second = pipeline.store([pipeline.benchmark(services[0])], services, identity)
+        rows_after = fetch_metrics(get_hook("perf_metrics_db"))
+
+    assert first["rows"] == second["rows"] == 2
+    assert len(rows_before) == len(rows_after) == 2
+    assert {r["id"] for r in rows_before} == {r["id"] for r in rows_after}
+    before = {r["endpoint"]: r for r in rows_before}
+    after = {r["endpoint"]: r for r in rows_after}
+    assert after["/flaky/5"]["measured_at"] > before["/flaky/5"]["measured_at"]
+    assert after["/flaky/5"]["created_at"] == before["/flaky/5"]["created_at"]
+    assert float(after["/flaky/5"]["error_rate"]) == pytest.approx(0.2)
+    assert [v["endpoint"] for v in second["violations"]] == ["/flaky/5"]
+
+
+def test_branch_choice_and_violation_lines():
+    stored = {"rows": 2, "violations": [{"service": "s", "endpoint": "/x", "p95_ms": 950.0, "budget_p95_ms": 800.0,
+                                         "error_rate": 0.0, "budget_error_rate": 0.01, "verdict": "fail"}]}
+    assert pipeline.choose_branch(stored) == "budget_violated"
+    assert pipeline.choose_branch({**stored, "violations": []}) == "within_budget"
+    [line] = pipeline.log_violations(stored)
+    assert "service=s endpoint=/x p95=950.0ms budget=800ms" in line
