@@ -17,6 +17,7 @@ from datetime import timedelta
 import pendulum
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, TriggerRule, Variable, dag, get_current_context, task
+from perf_profiler.params import form_params
 
 PERF_METRICS_ASSET = Asset(name="perf_metrics", uri="x-perf-profiler://perf_metrics")
 BENCHMARK_POOL = "perf_profiler"
@@ -30,6 +31,7 @@ BENCHMARK_POOL = "perf_profiler"
     max_active_runs=1,
     tags=["performance", "p-6", "perf-profiler"],
     doc_md=__doc__,
+    params=form_params(),
     default_args={
         "retries": 2,
         "retry_delay": timedelta(seconds=30),
@@ -42,7 +44,13 @@ def perf_profiler():
     def load_targets() -> list[dict]:
         from perf_profiler import pipeline
 
-        return pipeline.load_targets(Variable.get(pipeline.TARGETS_VARIABLE, default=None))
+        context = get_current_context()
+        dag_run = context["dag_run"]
+        plan = pipeline.load_targets(
+            Variable.get(pipeline.TARGETS_VARIABLE, default=None), context["params"], dag_run.conf, dag_run.run_type
+        )
+        context["ti"].xcom_push(key="plan", value=plan)
+        return plan["to_probe"]
 
     @task(pool=BENCHMARK_POOL, map_index_template="{{ service_name }}", max_active_tis_per_dag=2)
     def benchmark(service: dict) -> dict:
@@ -51,12 +59,15 @@ def perf_profiler():
         get_current_context()["service_name"] = service["name"]
         return pipeline.benchmark(service)
 
-    @task(outlets=[PERF_METRICS_ASSET])
-    def store(results: list[dict], services: list[dict]) -> dict:
+    @task(outlets=[PERF_METRICS_ASSET], trigger_rule=TriggerRule.NONE_FAILED)
+    def store(plan: dict, results: list[dict]) -> dict:
         from perf_profiler import pipeline
 
-        identity = pipeline.run_identity(get_current_context())
-        return pipeline.store(list(results), services, identity)
+        context = get_current_context()
+        identity = pipeline.run_identity(context, tenant_id=plan["options"]["tenant"])
+        stored = pipeline.store(list(results or []), plan, identity)
+        context["outlet_events"][PERF_METRICS_ASSET].extra = pipeline.asset_extra(stored)
+        return stored
 
     @task.branch
     def check_budget(stored: dict) -> str:
@@ -80,9 +91,16 @@ def perf_profiler():
 
         return pipeline.post_to_insight(stored)
 
+    @task(retries=0)
+    def gate(stored: dict) -> int:
+        from perf_profiler import pipeline
+
+        return pipeline.gate(stored)
+
     services = load_targets()
-    stored = store(benchmark.expand(service=services), services)
-    check_budget(stored) >> [within_budget(stored), budget_violated(stored)] >> post_to_insight(stored)
+    stored = store(services["plan"], benchmark.expand(service=services))
+    branches = check_budget(stored) >> [within_budget(stored), budget_violated(stored)]
+    branches >> post_to_insight(stored) >> gate(stored)
 
 
 perf_profiler()

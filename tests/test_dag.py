@@ -69,11 +69,9 @@ def insight(monkeypatch):
         yield fake
 
 
-def run_dag(dag, logical_date: datetime):
-    from airflow.sdk import DagRunState
-
-    dag_run = dag.test(logical_date=logical_date, run_after=logical_date)
-    assert dag_run.state == DagRunState.SUCCESS
+def run_dag(dag, logical_date: datetime, conf: dict | None = None, state: str = "success"):
+    dag_run = dag.test(logical_date=logical_date, run_after=logical_date, run_conf=conf)
+    assert dag_run.state == state
     return dag_run
 
 
@@ -102,7 +100,7 @@ def test_dag_file_parses_without_heavy_imports_db_or_network():
         module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
         elapsed = time.perf_counter() - start
         new = set(sys.modules) - before
-        heavy = sorted(m for m in ("numpy", "aiohttp", "hdrh", "psycopg2", "sqlite3", "perf_profiler") if m in new)
+        heavy = sorted(m for m in ("numpy", "aiohttp", "hdrh", "psycopg2", "sqlite3", "perf_profiler.probe", "perf_profiler.store") if m in new)
         print(heavy, elapsed)
     """)
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
@@ -117,7 +115,7 @@ def test_dagbag_has_the_dag_with_its_contract(dag):
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
     assert dag.doc_md and "P-6" in dag.doc_md
     assert set(dag.task_ids) == {"load_targets", "benchmark", "store", "check_budget", "within_budget",
-                                 "budget_violated", "post_to_insight"}
+                                 "budget_violated", "post_to_insight", "gate"}
     assert dag.get_task("post_to_insight").trigger_rule == "none_failed_min_one_success"
     benchmark = dag.get_task("benchmark")
     assert benchmark.pool == "perf_profiler"
@@ -132,7 +130,7 @@ def test_full_run_stores_rows_takes_violation_branch_and_posts(dag, metrics_db, 
             "slow": (slow.url, ["/delay/900"]),
         }, requests=40))
         when = datetime(2026, 3, 1, tzinfo=timezone.utc)
-        dag_run = run_dag(dag, when)
+        dag_run = run_dag(dag, when, state="failed")  # fail_on_violation defaults to true
 
     rows = stored_rows()
     assert [(r["service"], r["endpoint"]) for r in rows] == [
@@ -149,6 +147,7 @@ def test_full_run_stores_rows_takes_violation_branch_and_posts(dag, metrics_db, 
     assert states["budget_violated"] == "success"
     assert states["within_budget"] == "skipped"
     assert states["post_to_insight"] == "success"
+    assert states["gate"] == "failed", "the gate fails the run only after storing and posting"
 
     payloads = [r.json for r in insight.received]
     assert len(payloads) == len(rows)
@@ -225,3 +224,46 @@ def test_bad_targets_fail_in_load_targets_naming_the_field(dag, monkeypatch, bad
 
     with pytest.raises(AirflowFailException, match=field):
         load_targets(bad)
+
+
+def test_params_pick_services_and_override_load_without_failing_on_violation(dag, metrics_db, insight, monkeypatch):
+    with BenchServer() as fast, BenchServer() as slow:
+        monkeypatch.setenv("AIRFLOW_VAR_PERF_PROFILER_TARGETS", targets({
+            "fast": (fast.url, ["/flaky/2"]), "slow": (slow.url, ["/delay/900"])}))
+        conf = {"services": ["fast"], "requests": 7, "tenant": "team-a", "fail_on_violation": False}
+        dag_run = run_dag(dag, datetime(2026, 3, 6, tzinfo=timezone.utc), conf=conf)
+        assert slow.stats.total_hits == 0, "a service not picked receives nothing"
+
+    rows = stored_rows()
+    assert [(r["service"], r["requests"], r["tenant_id"]) for r in rows] == [("fast", 7, "team-a")]
+    states = task_states(dag_run)
+    assert states["budget_violated"] == "success"
+    assert states["gate"] == "success"
+
+
+@pytest.mark.parametrize("conf, message", [
+    ({"requests": 0}, "param 'requests'"),
+    ({"concurrency": 10**6}, "param 'concurrency'"),
+    ({"services": ["nope"]}, "unknown service 'nope'"),
+    ({"requets": 5}, "param 'requets': unknown param"),
+    ({"load_model": "open"}, "rate"),
+])
+def test_bad_conf_fails_in_load_targets_naming_the_param(dag, monkeypatch, conf, message):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from perf_profiler.pipeline import load_targets
+
+    config = targets({"fast": ("http://127.0.0.1:9", ["/ok"])})
+    with pytest.raises(AirflowFailException, match=message):
+        load_targets(config, {}, conf)
+
+
+def test_manual_run_without_logical_date_stores_run_type_and_no_interval(dag, metrics_db, insight, monkeypatch):
+    with BenchServer() as fast:
+        monkeypatch.setenv("AIRFLOW_VAR_PERF_PROFILER_TARGETS", targets({"fast": (fast.url, ["/ok"])}, requests=5))
+        dag_run = dag.test(logical_date=None)
+    assert dag_run.state == "success"
+    [row] = stored_rows()
+    assert row["run_id"] == dag_run.run_id
+    assert row["run_type"] == "manual"
+    assert row["logical_date"] is None and row["data_interval_start"] is None

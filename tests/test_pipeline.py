@@ -20,7 +20,7 @@ def metrics_conn(request, monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_CONN_PERF_METRICS_DB", uri)
 
 
-def _services(url: str) -> list[dict]:
+def _plan(url: str) -> dict:
     config = {"services": [{"name": "svc", "base_url": url, "endpoints": [{"path": "/delay/3"}, {"path": "/flaky/5"}],
                             "load": {"requests": 20, "concurrency": 4, "warmup": 0}}]}
     return pipeline.load_targets(json.dumps(config))
@@ -33,10 +33,10 @@ def test_retried_store_updates_rows_in_place(metrics_conn):
                            run_type="scheduled", data_interval_start="2026-02-28T02:00:00+00:00",
                            data_interval_end="2026-03-01T02:00:00+00:00")
     with BenchServer() as server:
-        services = _services(server.url)
-        first = pipeline.store([pipeline.benchmark(services[0])], services, identity)
+        plan = _plan(server.url)
+        first = pipeline.store([pipeline.benchmark(plan["to_probe"][0])], plan, identity)
         rows_before = fetch_metrics(get_hook("perf_metrics_db"))
-        second = pipeline.store([pipeline.benchmark(services[0])], services, identity)
+        second = pipeline.store([pipeline.benchmark(plan["to_probe"][0])], plan, identity)
         rows_after = fetch_metrics(get_hook("perf_metrics_db"))
 
     assert first["rows"] == second["rows"] == 2
@@ -57,3 +57,45 @@ def test_branch_choice_and_violation_lines():
     assert pipeline.choose_branch({**stored, "violations": []}) == "within_budget"
     [line] = pipeline.log_violations(stored)
     assert "service=s endpoint=/x p95=950.0ms budget=800ms" in line
+
+
+def test_backfill_rederives_stored_interval_with_new_budget_and_sends_nothing(metrics_conn):
+    from perf_profiler.store import fetch_metrics, get_hook
+
+    scheduled = RunIdentity(dag_id="perf_profiler", run_id="scheduled__2026-03-02T02:00:00+00:00",
+                            run_type="scheduled", data_interval_start="2026-03-01T02:00:00+00:00",
+                            data_interval_end="2026-03-02T02:00:00+00:00")
+    backfill = RunIdentity(dag_id="perf_profiler", run_id="backfill__2026-03-02T02:00:00+00:00",
+                           run_type="backfill", data_interval_start=scheduled.data_interval_start,
+                           data_interval_end=scheduled.data_interval_end)
+    with BenchServer() as server:
+        plan = _plan(server.url)
+        pipeline.store([pipeline.benchmark(plan["to_probe"][0])], plan, scheduled)
+        hits = server.stats.total_hits
+        strict = pipeline.load_targets(json.dumps({"services": [{"name": "svc", "base_url": server.url,
+            "endpoints": [{"path": "/delay/3", "budget": {"p95_ms": 1}},
+                          {"path": "/flaky/5", "budget": {"error_rate": 0.5}}]}]}),
+            {}, {}, "backfill")
+        assert strict["to_probe"] == [] and strict["mode"] == "rederive"
+        before = fetch_metrics(get_hook("perf_metrics_db"))
+        stored = pipeline.store([], strict, backfill)
+        after = fetch_metrics(get_hook("perf_metrics_db"))
+        assert server.stats.total_hits == hits, "a backfill sends no request"
+
+    assert len(after) == len(before) == 2
+    assert stored["source_run_ids"] == [scheduled.run_id]
+    assert {r["endpoint"]: r["verdict"] for r in before} == {"/delay/3": "pass", "/flaky/5": "fail"}
+    assert {r["endpoint"]: r["verdict"] for r in after} == {"/delay/3": "fail", "/flaky/5": "pass"}
+    assert {r["endpoint"]: r["budget_p95_ms"] for r in after} == {"/delay/3": 1.0, "/flaky/5": 800.0}
+    assert [r["p95_ms"] for r in after] == [r["p95_ms"] for r in before]
+
+
+def test_backfill_of_an_interval_without_data_is_skipped(metrics_conn):
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    plan = pipeline.load_targets(json.dumps({"services": [{"name": "svc", "base_url": "http://127.0.0.1:9",
+                                                           "endpoints": [{"path": "/"}]}]}), {}, {}, "backfill")
+    identity = RunIdentity(dag_id="perf_profiler", run_id="backfill__x", run_type="backfill",
+                           data_interval_start="2025-01-01T02:00:00+00:00", data_interval_end="2025-01-02T02:00:00+00:00")
+    with pytest.raises(AirflowSkipException, match="no data for interval"):
+        pipeline.store([], plan, identity)

@@ -17,21 +17,48 @@ TARGETS_VARIABLE = "perf_profiler_targets"
 DEFAULT_DB_CONN_ID = "perf_metrics_db"
 DEFAULT_INSIGHT_CONN_ID = "insight_engine"
 OUTBOX_RETENTION_S = 7 * 24 * 3600
+BACKFILL = "backfill"
+MEASURE = "measure"
+REDERIVE = "rederive"
 
 
-def load_targets(variable_json: str | None) -> list[dict[str, Any]]:
-    """Validated services as XCom-friendly dicts: the Airflow Variable when set, else the file.
+def load_targets(
+    variable_json: str | None,
+    params: Mapping[str, Any] | None = None,
+    conf: Mapping[str, Any] | None = None,
+    run_type: str | None = None,
+) -> dict[str, Any]:
+    """The run's plan: validated services (Variable, else file) with the run's params applied.
 
-    A bad config fails the task at once (no retries: retrying cannot fix it), naming the field.
+    ``to_probe`` lists the services to benchmark; it is empty for a backfill run, which cannot
+    measure the past and re-derives stored histograms instead (``mode`` says which). A bad
+    config or bad params fail the task at once (no retries: retrying cannot fix them), naming
+    the field or the param.
     """
+    from dataclasses import asdict
+
     from airflow.sdk.exceptions import AirflowFailException
 
+    from perf_profiler.params import ParamsError, apply
     from perf_profiler.targets import TargetsError
 
     try:
-        return [service.to_dict() for service in _read_targets(variable_json)]
+        services, options = apply(_read_targets(variable_json), params or {}, conf)
     except TargetsError as error:
         raise AirflowFailException(f"invalid perf-profiler targets: {error}") from error
+    except ParamsError as error:
+        raise AirflowFailException(f"invalid run params: {error}") from error
+    service_dicts = [service.to_dict() for service in services]
+    backfill = run_type == BACKFILL
+    if backfill:
+        log.info("backfill run: sending no requests; stored histograms of this interval will be re-derived")
+    log.info("benchmarking %s", ", ".join(s.name for s in services) if not backfill else "nothing")
+    return {
+        "mode": REDERIVE if backfill else MEASURE,
+        "services": service_dicts,
+        "to_probe": [] if backfill else service_dicts,
+        "options": asdict(options),
+    }
 
 
 def _read_targets(variable_json: str | None):
@@ -50,15 +77,45 @@ def _read_targets(variable_json: str | None):
 def benchmark(service_dict: Mapping[str, Any]) -> dict[str, Any]:
     """Probe one service; failures of the target are counted in the result, never raised."""
     from perf_profiler.probe import run_probe
-    from perf_profiler.targets import parse_service
+    from perf_profiler.targets import parse_service, with_secret_headers
 
     service = parse_service(dict(service_dict))
+    if service.headers_conn_id:  # secrets are read here, at probe time, and never leave this task
+        headers = connection_headers(service.headers_conn_id)
+        service = with_secret_headers(service, headers, source=f"connection {service.headers_conn_id!r}")
     result = run_probe(service)
     for endpoint in result["endpoints"]:
         log.info(
             "%s %s: %s requests, %s ok", service.name, endpoint["endpoint"], endpoint["requests"], endpoint["ok"]
         )
     return result
+
+
+def connection_headers(conn_id: str) -> dict[str, str]:
+    """Secret request headers of a target, from the Airflow connection ``conn_id``.
+
+    The connection's extra ``{"headers": {"X-Api-Key": "..."}}`` gives headers as they are; its
+    password, when set, becomes ``Authorization: Bearer <password>`` (unless the extra already has
+    an Authorization header). Every value is registered with Airflow's secrets masker; callers
+    keep them out of XCom, logs and rows (only ``headers_conn_id`` travels).
+    """
+    from airflow.sdk import BaseHook
+    from airflow.sdk.log import mask_secret
+
+    from perf_profiler.targets import TargetsError
+
+    conn = BaseHook.get_connection(conn_id)
+    headers = conn.extra_dejson.get("headers") or {}
+    if not isinstance(headers, Mapping):
+        raise TargetsError(f"connection {conn_id!r}: extra 'headers' must be an object of name -> string value")
+    headers = dict(headers)
+    if conn.password and not any(str(name).lower() == "authorization" for name in headers):
+        headers["Authorization"] = f"Bearer {conn.password}"
+    for name, value in headers.items():
+        if isinstance(value, str) and value:
+            mask_secret(value, str(name))
+    log.info("secret headers from connection %s: %s", conn_id, ", ".join(sorted(map(str, headers))) or "none")
+    return headers
 
 
 def run_identity(context: Mapping[str, Any], tenant_id: str = "default") -> RunIdentity:
@@ -90,35 +147,101 @@ def budgets_by_endpoint(service_dicts: Iterable[Mapping[str, Any]]):
 
 def store(
     results: Sequence[Mapping[str, Any]],
-    services: Sequence[Mapping[str, Any]],
+    plan: Mapping[str, Any],
     identity: RunIdentity,
     conn_id: str = DEFAULT_DB_CONN_ID,
 ) -> dict[str, Any]:
-    """Merge results, judge them against P-6 and upsert perf_metrics; returns a small summary."""
+    """Judge the run against its budgets and upsert perf_metrics; returns a small summary.
+
+    A measuring run merges this run's results. A backfill run re-derives the rows already
+    stored for its data interval from their histograms (new budgets → new verdicts, same rows),
+    and is skipped, with a log line, when the interval has no stored data.
+    """
     from perf_profiler import observability
-    from perf_profiler.metrics import summarize_results
-    from perf_profiler.rows import build_rows
     from perf_profiler.store import get_hook, migrate, upsert_metrics
 
-    rows = build_rows(summarize_results(results), budgets_by_endpoint(services), identity)
     hook = get_hook(conn_id)
     applied = migrate(hook)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
+    budgets = budgets_by_endpoint(plan["services"])
+    if plan["mode"] == REDERIVE:
+        rows = _rederived_rows(hook, identity, budgets)
+    else:
+        rows = _measured_rows(results, identity, budgets)
     written = upsert_metrics(hook, rows)
-    log.info("upserted %s perf_metrics rows for run %s", written, identity.run_id)
-    observability.emit(rows)
-    return stored_summary(rows, identity)
+    log.info("upserted %s perf_metrics rows (%s) for run %s", written, plan["mode"], identity.run_id)
+    if plan["mode"] == MEASURE:
+        observability.emit(rows)
+    return stored_summary(rows, identity, plan)
 
 
-def stored_summary(rows: Sequence[Mapping[str, Any]], identity: RunIdentity) -> dict[str, Any]:
-    """The small XCom the branch and the Insight task need: identity, counts, violations."""
+def _measured_rows(results, identity: RunIdentity, budgets) -> list[dict[str, Any]]:
+    from perf_profiler.metrics import summarize_results
+    from perf_profiler.rows import build_rows
+
+    return build_rows(summarize_results(results), budgets, identity)
+
+
+def _rederived_rows(hook, identity: RunIdentity, budgets) -> list[dict[str, Any]]:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from perf_profiler.backfill import rederive_rows
+    from perf_profiler.store import fetch_interval
+
+    stored = fetch_interval(hook, identity.dag_id, identity.tenant_id,
+                            identity.data_interval_start, identity.data_interval_end)
+    if not stored:
+        message = (f"no data for interval {identity.data_interval_start} – {identity.data_interval_end}: "
+                   "no measurement was stored for it and a backfill cannot measure the past; skipping")
+        log.warning("%s", message)
+        raise AirflowSkipException(message)
+    log.info("re-deriving %s stored rows of interval %s – %s from their histograms",
+             len(stored), identity.data_interval_start, identity.data_interval_end)
+    return rederive_rows(stored, budgets)
+
+
+def stored_summary(
+    rows: Sequence[Mapping[str, Any]], identity: RunIdentity, plan: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The small XCom the branch, the Insight task and the gate need."""
     keep = ("service", "endpoint", "p95_ms", "budget_p95_ms", "error_rate", "budget_error_rate", "verdict")
     return {
         "identity": identity.to_dict(),
+        "mode": plan["mode"],
+        "fail_on_violation": plan["options"]["fail_on_violation"],
         "rows": len(rows),
+        "source_run_ids": sorted({row["run_id"] for row in rows}),
         "violations": [{k: row[k] for k in keep} for row in rows if row["verdict"] == "fail"],
     }
+
+
+def asset_extra(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """Extras of the ``perf_metrics`` Asset event, for downstream DAGs."""
+    identity = stored["identity"]
+    return {
+        "dag_id": identity["dag_id"],
+        "run_id": identity["run_id"],
+        "tenant_id": identity["tenant_id"],
+        "data_interval_start": identity["data_interval_start"],
+        "data_interval_end": identity["data_interval_end"],
+        "mode": stored["mode"],
+        "source_run_ids": stored["source_run_ids"],
+        "rows": stored["rows"],
+        "violations": len(stored["violations"]),
+    }
+
+
+def gate(stored: Mapping[str, Any]) -> int:
+    """Fail the run (no retries) when it broke a budget and ``fail_on_violation`` is set."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    count = len(stored["violations"])
+    if count and stored["fail_on_violation"]:
+        names = ", ".join(f"{v['service']} {v['endpoint']}" for v in stored["violations"])
+        raise AirflowFailException(f"P-6 budget violated by {count} endpoint(s): {names} (fail_on_violation=true)")
+    log.info("gate passed: %s violation(s), fail_on_violation=%s", count, stored["fail_on_violation"])
+    return count
 
 
 def choose_branch(stored: Mapping[str, Any]) -> str:
@@ -155,8 +278,8 @@ def post_to_insight(
     identity = stored["identity"]
     hook = get_hook(db_conn_id)
     migrate(hook)
-    rows = fetch_metrics(hook, dag_id=identity["dag_id"], run_id=identity["run_id"])
-    rows = [r for r in rows if r["tenant_id"] == identity["tenant_id"]]
+    rows = [row for run_id in stored["source_run_ids"]
+            for row in fetch_metrics(hook, dag_id=identity["dag_id"], run_id=run_id, tenant_id=identity["tenant_id"])]
     try:
         client = insight.InsightClient.from_connection(insight_conn_id)
     except AirflowNotFoundException:

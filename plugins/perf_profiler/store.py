@@ -356,6 +356,28 @@ def fetch_metrics(
     return [_normalise_row(dict(zip(names, record))) for record in records]
 
 
+def fetch_interval(
+    hook: DbApiHook, dag_id: str, tenant_id: str, start: Any, end: Any
+) -> list[dict[str, Any]]:
+    """Stored rows of one data interval (any run), like ``fetch_metrics``; none when unbounded."""
+    if start is None or end is None:
+        return []
+    dialect = dialect_of(hook)
+    mark = _PARAMSTYLE[dialect]
+    sql = (
+        f"SELECT {', '.join(METRIC_COLUMNS + AUDIT_COLUMNS)} FROM {TABLE} WHERE dag_id = {mark} "
+        f"AND tenant_id = {mark} AND data_interval_start = {mark} AND data_interval_end = {mark} "
+        f"ORDER BY {', '.join(KEY_COLUMNS)}"
+    )
+    params = [dag_id, tenant_id, _to_utc_iso(start, "data_interval_start"), _to_utc_iso(end, "data_interval_end")]
+    with closing(hook.get_conn()) as conn, closing(conn.cursor()) as cur:
+        cur.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        records = cur.fetchall()
+        conn.rollback()
+    return [_normalise_row(dict(zip(names, record))) for record in records]
+
+
 def _prepare_row(row: Mapping[str, Any]) -> tuple[Any, ...]:
     """Validate one row dict and convert it to the bound values of the upsert."""
     missing = [column for column in METRIC_COLUMNS if column not in row]
