@@ -16,10 +16,10 @@ from datetime import timedelta
 
 import pendulum
 
-from airflow.sdk import Asset, CronDataIntervalTimetable, TriggerRule, Variable, dag, get_current_context, task
+from airflow.sdk import CronDataIntervalTimetable, TriggerRule, Variable, dag, get_current_context, task
+from perf_profiler.assets import PERF_METRICS_ASSET
 from perf_profiler.params import form_params
 
-PERF_METRICS_ASSET = Asset(name="perf_metrics", uri="x-perf-profiler://perf_metrics")
 BENCHMARK_POOL = "perf_profiler"
 
 

@@ -1,0 +1,39 @@
+"""
+### perf_trends — p95 regressions against each endpoint's own history
+
+Runs whenever `perf_profiler` stores metrics (it is scheduled on the Asset
+`x-perf-profiler://perf_metrics`). For every stored row it compares the p95 with the same
+tenant × service × endpoint over its last 20 runs — robust baseline: median + max(3 × 1.4826 ×
+MAD, 10 %, 1 ms) — records regressions in `perf_regressions`, refreshes `perf_daily_rollup`,
+and analysts read both through the stable view `perf_analytics_v1`.
+"""
+from __future__ import annotations
+
+import pendulum
+
+from airflow.sdk import dag, get_current_context, task
+from perf_profiler.assets import PERF_METRICS_ASSET
+
+
+@dag(
+    dag_id="perf_trends",
+    schedule=[PERF_METRICS_ASSET],
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["performance", "analytics", "perf-profiler"],
+    doc_md=__doc__,
+    default_args={"retries": 2},
+)
+def perf_trends():
+    @task
+    def analyse() -> dict:
+        from perf_profiler import pipeline
+
+        events = get_current_context()["triggering_asset_events"][PERF_METRICS_ASSET]
+        return pipeline.analyse_trends([event.extra for event in events])
+
+    analyse()
+
+
+perf_trends()
