@@ -291,3 +291,22 @@ def post_to_insight(
         log.warning("insight outbox: %s %s (run %s) undelivered for %.0f s: %s",
                     entry.service, entry.endpoint, entry.run_id, entry.age_s, entry.last_error)
     return report.to_dict()
+
+
+def analyse_trends(asset_extras: Sequence[Mapping[str, Any]], conn_id: str = DEFAULT_DB_CONN_ID) -> dict[str, Any]:
+    """perf_trends: judge the rows behind each Asset event against their history; roll up days."""
+    from perf_profiler import trends
+    from perf_profiler.store import fetch_metrics, get_hook, migrate
+
+    hook = get_hook(conn_id)
+    migrate(hook)
+    rows = [row for extra in asset_extras for run_id in extra.get("source_run_ids", [])
+            for row in fetch_metrics(hook, dag_id=extra["dag_id"], run_id=run_id, tenant_id=extra["tenant_id"])]
+    regressions = trends.detect(hook, rows)
+    for found in regressions:
+        log.warning("p95 regression: %s %s run %s p95=%.1fms baseline=%.1fms threshold=%.1fms",
+                    found["service"], found["endpoint"], found["run_id"], found["p95_ms"],
+                    found["baseline_p95_ms"], found["threshold_ms"])
+    days = trends.rollup(hook, rows)
+    log.info("perf_trends: %s rows judged, %s regressions, %s daily rollups updated", len(rows), len(regressions), days)
+    return {"rows": len(rows), "regressions": regressions, "rollups": days}
