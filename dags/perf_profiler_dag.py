@@ -65,7 +65,7 @@ def perf_profiler():
 
         context = get_current_context()
         identity = pipeline.run_identity(context, tenant_id=plan["options"]["tenant"])
-        stored = pipeline.store(list(results or []), plan, identity)
+        stored = pipeline.store(list(results[:]) if results is not None else [], plan, identity)  # one fetch
         context["outlet_events"][PERF_METRICS_ASSET].extra = pipeline.asset_extra(stored)
         return stored
 
