@@ -6,8 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXTRAS := fast,test
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: install test demo constraints clean
+.PHONY: install test e2e demo bench constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,13 +18,29 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## make test: the whole test suite (real servers, real PostgreSQL and SQLite)
-test: $(STAMP)
+## make test: the whole test suite (real servers, real PostgreSQL and SQLite), with tests/e2e:
+## a real Airflow (scheduler, dag-processor, api-server) driven through its UI in headless Chromium
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make e2e: only the end-to-end suite (tests/e2e; screenshots in test-artifacts/)
+e2e: $(STAMP) $(CHROMIUM)
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+# The e2e UI tests drive Debian's chromium, installed here when missing (Playwright never
+# downloads a browser: no `playwright install`).
+$(CHROMIUM):
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
 ## make demo: start the simulated services and run the main job against them
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/perf-profiler demo
+
+## make bench: load-generator fidelity and speed side by side with hey and wrk (loopback, < 10 min);
+## installs nginx, wrk and hey from Debian packages when missing; writes bench/results/latest.{json,md}
+bench: $(STAMP)
+	bash bench/install-tools.sh
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 ## make constraints: re-resolve the dependencies in a scratch venv and pin them
 constraints:

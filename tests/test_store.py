@@ -114,6 +114,18 @@ def make_row(service: str = "registry", endpoint: str = "/healthz", **overrides:
         "started_at": "2024-12-28T00:00:01.250000+00:00",
         "finished_at": "2024-12-28T00:00:05.500000+00:00",
         "measured_at": "2024-12-28T00:00:05.500000+00:00",
+        # load fidelity (003_load_fidelity.sql): an open loop that dropped sends
+        "load_model": "open",
+        "target_rate": 50.0,
+        "dropped": 2,
+        "client_saturated": True,
+        "saturation_reasons": json.dumps(["2 of 202 sends dropped: 10 requests already in flight (the cap)"]),
+        "lag_p50_ms": 0.25,
+        "lag_p99_ms": 3.5,
+        "service_p50_ms": 12.0,
+        "service_p95_ms": 44.0,
+        "service_p99_ms": 88.5,
+        "service_hist": "HISTFAAAACl4nJNpmSzMwMDAyQABzFCaEUrDAAAb+gF6",
     }
     row.update(overrides)
     return row
@@ -288,7 +300,7 @@ def test_fetched_rows_round_trip_the_contract(migrated: Any) -> None:
     (stored,) = store.fetch_metrics(migrated)
     assert set(stored) == set(store.METRIC_COLUMNS) | set(store.AUDIT_COLUMNS)
     for column in store.METRIC_COLUMNS:
-        if column in ("errors_by_class", "status_codes"):
+        if column in ("errors_by_class", "status_codes", "saturation_reasons"):
             assert json.loads(stored[column]) == json.loads(row[column]), column
         elif column.endswith(("_at", "_date", "_start", "_end")) and row[column] is not None:
             assert stored[column].endswith("+00:00"), column  # ISO-8601 UTC, microseconds
@@ -442,3 +454,93 @@ def test_make_row_id_is_deterministic_and_key_sensitive() -> None:
     assert a != store.make_row_id("default", "dag", "run", "svc", "/f")
     # No separator trickery: moving a character across a field boundary changes the id.
     assert store.make_row_id("default", "dag", "run", "a,b", "c") != store.make_row_id("default", "dag", "run", "a", "b,c")
+
+
+# --------------------------------------------------------------------------- load fidelity (003)
+
+
+def test_rows_without_the_load_fidelity_columns_store_a_closed_loop(migrated: Any) -> None:
+    row = make_row()
+    for column in store.OPTIONAL_COLUMNS:
+        del row[column]
+    store.upsert_metrics(migrated, [row])
+    (stored,) = store.fetch_metrics(migrated)
+    assert (stored["load_model"], stored["dropped"], stored["client_saturated"]) == ("closed", 0, False)
+    assert json.loads(stored["saturation_reasons"]) == []
+    assert stored["lag_p99_ms"] is None and stored["service_p95_ms"] is None and stored["service_hist"] is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fine"),
+    [
+        ({"dropped": 5, "client_saturated": False}, False),  # a drop always means saturated
+        ({"load_model": "ramp"}, False),
+        ({"dropped": -1}, False),
+        ({"dropped": 0, "client_saturated": False, "saturation_reasons": "[]"}, True),
+    ],
+)
+def test_load_fidelity_constraints(migrated: Any, overrides: dict[str, Any], fine: bool) -> None:
+    rows = [make_row("good"), make_row(**overrides)]
+    if fine:
+        assert store.upsert_metrics(migrated, rows) == 2
+        return
+    with pytest.raises(_integrity_errors(migrated)):
+        store.upsert_metrics(migrated, rows)
+    assert _count(migrated) == 0
+
+
+def test_client_saturated_must_be_a_boolean(migrated: Any) -> None:
+    with pytest.raises(ValueError, match="client_saturated"):
+        store.upsert_metrics(migrated, [make_row(client_saturated="yes")])
+
+
+def test_mixed_batch_of_new_and_existing_keys_upserts_both(migrated: Any) -> None:
+    store.upsert_metrics(migrated, [make_row(f"svc{i}", p95_ms=10.0) for i in range(3)])
+    before = {r["service"]: r for r in store.fetch_metrics(migrated)}
+    time.sleep(0.01)
+    store.upsert_metrics(migrated, [make_row(f"svc{i}", p95_ms=20.0) for i in range(1, 5)])
+    after = {r["service"]: r for r in store.fetch_metrics(migrated)}
+    assert sorted(after) == [f"svc{i}" for i in range(5)]
+    assert after["svc0"]["p95_ms"] == 10.0 and after["svc0"]["updated_at"] == before["svc0"]["updated_at"]
+    for name in ("svc1", "svc2"):  # existing keys: updated in place, created_at kept
+        assert after[name]["p95_ms"] == 20.0
+        assert after[name]["created_at"] == before[name]["created_at"] < after[name]["updated_at"]
+    assert after["svc4"]["p95_ms"] == 20.0
+
+
+def test_a_key_inserted_concurrently_falls_back_to_the_upsert(
+    migrated: Any, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another writer holds one of the "new" keys uncommitted: the direct COPY waits on it, fails
+    when that writer commits, and every row then takes the upsert path."""
+    if store.dialect_of(migrated) != "postgres":
+        pytest.skip("the direct-COPY path is PostgreSQL (psycopg 3) only")
+    import psycopg
+
+    dsn = request.getfixturevalue("pg_database")
+    values = store._prepare_row(make_row("svc1", p95_ms=1.0))
+    other = psycopg.connect(dsn)
+    other.execute(
+        f"INSERT INTO perf_metrics ({', '.join(store.METRIC_COLUMNS)}) VALUES ({', '.join(['%s'] * len(values))})",
+        values,
+    )
+    written: list[int] = []
+    upsert = threading.Thread(
+        target=lambda: written.append(store.upsert_metrics(migrated, [make_row(f"svc{i}", p95_ms=30.0) for i in range(3)]))
+    )
+    with other, psycopg.connect(dsn, autocommit=True) as watcher:
+        upsert.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # until the COPY waits for the other writer's key
+            waiting = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'COPY perf_metrics %%'"
+            ).fetchone()[0]
+            if waiting:
+                break
+            time.sleep(0.02)
+        other.commit()
+        upsert.join(timeout=30)
+    assert written == [3]
+    assert "appeared concurrently" in caplog.text
+    stored = {r["service"]: r["p95_ms"] for r in store.fetch_metrics(migrated)}
+    assert stored == {"svc0": 30.0, "svc1": 30.0, "svc2": 30.0}

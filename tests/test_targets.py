@@ -155,8 +155,36 @@ BAD_INPUTS = [
      [f"{RT}: load", "load.requests or load.duration_s"]),
     ("unknown-load-key", set_in("services", 1, "load", value={"concurency": 3}),
      [f"{RT}: load", 'unknown key "concurency"', "did you mean 'concurrency'"]),
-    ("bad-load-model", set_in("services", 1, "load", value={"model": "open"}),
-     [f"{RT}: load.model", '"open"', "closed"]),
+    ("bad-load-model", set_in("services", 1, "load", value={"model": "ramp"}),
+     [f"{RT}: load.model", '"ramp"', "one of closed, open"]),
+    # open-loop load, worker processes, endpoint safety caps
+    ("open-without-rate", set_in("services", 1, "load", value={"model": "open", "duration_s": 10}),
+     [f"{RT}: load.rate", "open model needs a rate", "got null"]),
+    ("open-without-duration", set_in("services", 1, "load", value={"model": "open", "rate": 100}),
+     [f"{RT}: load.duration_s", "open model needs a duration"]),
+    ("rate-on-closed-model", set_in("services", 1, "load", value={"rate": 100}),
+     [f"{RT}: load.rate", "100.0", "open model only", 'set load.model to "open"']),
+    ("rate-over-cap", set_in("services", 1, "load", value={"model": "open", "rate": 60000, "duration_s": 5}),
+     [f"{RT}: load.rate", "60000", "safety cap of 50000", "MAX_RATE"]),
+    ("rate-zero", set_in("services", 1, "load", value={"model": "open", "rate": 0, "duration_s": 5}),
+     [f"{RT}: load.rate", "got 0", "positive number or null"]),
+    ("processes-over-cap", set_in("services", 1, "load", value={"processes": 17, "concurrency": 50}),
+     [f"{RT}: load.processes", "17", "safety cap of 16", "MAX_PROCESSES"]),
+    ("processes-float", set_in("services", 1, "load", value={"processes": 1.5}),
+     [f"{RT}: load.processes", "got 1.5", "positive integer"]),
+    ("processes-over-concurrency", set_in("services", 1, "load", value={"processes": 8, "concurrency": 4}),
+     [f"{RT}: load.processes", "8 exceeds load.concurrency (4)", "at least one request in flight"]),
+    ("processes-over-requests", set_in("services", 1, "load", value={"processes": 4, "concurrency": 8, "requests": 3}),
+     [f"{RT}: load.processes", "4 exceeds load.requests (3)"]),
+    ("endpoint-max-rate-over-cap", set_in(*EP0, "max_rate", value=1e6),
+     [f"{RT}: endpoints[0].max_rate", "1000000", "safety cap of 50000", "MAX_RATE"]),
+    ("endpoint-max-rate-negative", set_in(*EP0, "max_rate", value=-5),
+     [f"{RT}: endpoints[0].max_rate", "got -5"]),
+    ("endpoint-max-concurrency-over-cap", set_in(*EP0, "max_concurrency", value=5000),
+     [f"{RT}: endpoints[0].max_concurrency", "5000", "safety cap of 1000", "MAX_CONCURRENCY"]),
+    ("endpoint-max-concurrency-below-processes",
+     lambda c: set_in(*EP0, "max_concurrency", value=1)(set_in("services", 1, "load", value={"processes": 2})(c)),
+     [f"{RT}: endpoints[0].max_concurrency", "1 is below load.processes (2)"]),
     ("error-rate-above-one", set_in("services", 1, "budget", value={"error_rate": 1.5}),
      [f"{RT}: budget.error_rate", "got 1.5", "between 0 and 1"]),
     ("p95-nan", set_in("services", 1, "budget", value={"p95_ms": float("nan")}),
@@ -305,3 +333,43 @@ def test_json_duplicate_keys_and_validation_errors_name_the_source():
         parse_targets_json('{"defaults": {"load": {"requests": 1, "requests": 2}}, "services": []}', "t.json")
     with pytest.raises(TargetsError, match=r"^t.json: services: expected a non-empty list"):
         parse_targets_json('{"services": []}', "t.json")
+
+
+# --------------------------------------------------------------------------- load models (issue 4)
+
+
+def open_loop_service() -> Service:
+    cfg = {
+        "defaults": {"load": {"model": "open", "rate": 500, "duration_s": 30, "concurrency": 200}},
+        "services": [{
+            "name": "shop", "base_url": "http://127.0.0.1:9001",
+            "load": {"processes": 2},
+            "endpoints": [{"path": "/cheap"}, {"path": "/costly", "max_rate": 50, "max_concurrency": 20}],
+        }],
+    }
+    return parse_targets(cfg)[0]
+
+
+def test_open_loop_processes_and_endpoint_caps_parse():
+    service = open_loop_service()
+    assert service.load == LoadSettings(model="open", rate=500.0, duration_s=30.0, concurrency=200, processes=2)
+    cheap, costly = service.endpoints
+    assert (cheap.max_rate, cheap.max_concurrency) == (None, None)
+    assert (costly.max_rate, costly.max_concurrency) == (50.0, 20)
+
+
+def test_open_loop_settings_round_trip_through_xcom():
+    service = open_loop_service()
+    back = parse_service(json.loads(json.dumps(service.to_dict())))
+    assert back == service
+    assert back.load.rate == 500.0 and back.load.processes == 2 and back.endpoints[1].max_rate == 50.0
+
+
+def test_a_service_can_go_back_to_the_closed_model():
+    cfg = {
+        "defaults": {"load": {"model": "open", "rate": 100, "duration_s": 5}},
+        "services": [{"name": "a", "base_url": "http://127.0.0.1:9001", "endpoints": [{"path": "/"}],
+                      "load": {"model": "closed", "rate": None, "duration_s": None, "requests": 50}}],
+    }
+    (a,) = parse_targets(cfg)
+    assert (a.load.model, a.load.rate, a.load.requests) == ("closed", None, 50)

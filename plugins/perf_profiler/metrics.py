@@ -7,7 +7,13 @@ span is ``min(started_at) .. max(finished_at)``.
 
 * throughput = successful requests / wall seconds of the merged span (0.0 when the span is empty);
 * error_rate = failed requests / counted requests (0.0 when nothing was counted);
-* latency percentiles come from the successful responses only (see ``histogram``).
+* latency percentiles come from the successful responses only (see ``histogram``); in the open
+  loop that histogram is the corrected one (from each intended send time), the service-time
+  histogram (from the actual send) is summarised as ``service_*_ms`` next to it;
+* load fidelity: ``dropped`` sends add up (they are *not* requests, so they are outside
+  ``error_rate``, but any drop makes the summary ``client_saturated``); ``client_saturated`` is
+  true when any part was; the lag histograms merge and ``lag_p50_ms``/``lag_p99_ms`` come from
+  the merge. Parts written before these fields existed read as a closed loop without drops.
 
 Pure functions, no I/O.
 """
@@ -49,9 +55,26 @@ class EndpointSummary:
     wall_s: float
     latency_hist: str
     error_hist: str
+    # load fidelity (probe: open/closed loop, drops, the generator's own scheduling lag)
+    model: str = "closed"
+    target_rate: float | None = None  # open loop: arrivals per second asked for (all parts)
+    scheduled: int = 0  # sends planned = requests + dropped
+    dropped: int = 0
+    client_saturated: bool = False
+    saturation_reasons: tuple[str, ...] = ()
+    lag_p50_ms: float = 0.0
+    lag_p99_ms: float = 0.0
+    service_p50_ms: float = 0.0
+    service_p95_ms: float = 0.0
+    service_p99_ms: float = 0.0
+    service_hist: str = ""
+    lag_hist: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-friendly dict (``saturation_reasons`` as a list)."""
+        d = asdict(self)
+        d["saturation_reasons"] = list(self.saturation_reasons)
+        return d
 
 
 def summarize_endpoint(
@@ -77,6 +100,7 @@ def summarize_endpoint(
     latency, latency_hist = _merge([part["latency_hist"] for part in parts])
     _, error_hist = _merge([part["error_hist"] for part in parts])
     stats = histogram.summarize(latency)
+    fidelity = _fidelity(service, endpoint, parts, latency_hist)
     return EndpointSummary(
         service=service,
         endpoint=endpoint,
@@ -101,7 +125,41 @@ def summarize_endpoint(
         wall_s=wall_s,
         latency_hist=latency_hist,
         error_hist=error_hist,
+        **fidelity,
     )
+
+
+def _fidelity(
+    service: str, endpoint: str, parts: Sequence[Mapping[str, Any]], latency_hist: str
+) -> dict[str, Any]:
+    """The load-fidelity fields of a summary (optional keys of a part; see the module docstring)."""
+    models = sorted({str(part.get("model") or "closed") for part in parts})
+    if len(models) != 1:
+        raise ValueError("%s %s was probed with several load models: %s" % (service, endpoint, models))
+    # closed loop: no separate service-time histogram, its latency is the service time
+    service_parts = [part.get("service_hist") or part["latency_hist"] for part in parts]
+    service_h, service_hist = _merge(service_parts)
+    lag_parts = [part["lag_hist"] for part in parts if part.get("lag_hist")]
+    lag_h, lag_hist = _merge(lag_parts) if lag_parts else (histogram.new_histogram(), "")
+    service_stats, lag_stats = histogram.summarize(service_h), histogram.summarize(lag_h)
+    rates = [part.get("rate") for part in parts]
+    dropped = sum(int(part.get("dropped", 0)) for part in parts)
+    reasons = list(dict.fromkeys(r for part in parts for r in part.get("saturation_reasons", ())))
+    return {
+        "model": models[0],
+        "target_rate": None if models[0] != "open" or None in rates else float(sum(rates)),
+        "scheduled": sum(int(part.get("scheduled", part["requests"])) for part in parts),
+        "dropped": dropped,
+        "client_saturated": any(bool(part.get("client_saturated")) for part in parts) or dropped > 0,
+        "saturation_reasons": tuple(reasons),
+        "lag_p50_ms": lag_stats.p50_ms,
+        "lag_p99_ms": lag_stats.p99_ms,
+        "service_p50_ms": service_stats.p50_ms,
+        "service_p95_ms": service_stats.p95_ms,
+        "service_p99_ms": service_stats.p99_ms,
+        "service_hist": latency_hist if models[0] == "closed" else service_hist,
+        "lag_hist": lag_hist,
+    }
 
 
 def summarize_results(results: Iterable[Mapping[str, Any]]) -> list[EndpointSummary]:

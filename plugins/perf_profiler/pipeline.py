@@ -86,8 +86,17 @@ def benchmark(service_dict: Mapping[str, Any]) -> dict[str, Any]:
     result = run_probe(service)
     for endpoint in result["endpoints"]:
         log.info(
-            "%s %s: %s requests, %s ok", service.name, endpoint["endpoint"], endpoint["requests"], endpoint["ok"]
+            "%s %s: %s requests, %s ok, %s dropped (%s loop)", service.name, endpoint["endpoint"],
+            endpoint["requests"], endpoint["ok"], endpoint.get("dropped", 0), endpoint.get("model", "closed"),
         )
+        if endpoint.get("client_saturated"):
+            log.warning(
+                "%s %s: CLIENT SATURATED -- the load generator could not deliver the requested load; "
+                "its latencies are distorted and the stored row says client_saturated=true "
+                "(scheduling lag p99 %.2f ms, %s sends dropped): %s",
+                service.name, endpoint["endpoint"], endpoint.get("lag_p99_ms", 0.0), endpoint.get("dropped", 0),
+                "; ".join(endpoint.get("saturation_reasons", [])),
+            )
     return result
 
 

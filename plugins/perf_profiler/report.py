@@ -46,17 +46,35 @@ def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[tuple[str, str, s
 
 def probe_summary(summary: EndpointSummary, base_url: str = "") -> str:
     """An end-of-run summary for one endpoint, in the spirit of hey's and k6's."""
+    open_loop = summary.model == "open"
+    if open_loop:
+        load = (f"  load          open loop, {summary.target_rate or 0:g} req/s scheduled: {summary.scheduled} "
+                f"sends, {summary.dropped} dropped")
+        latency = "  latency (successful responses, from the intended send time: corrected)"
+    else:
+        load = "  load          closed loop"
+        latency = "  latency (successful responses)"
     lines = [
         f"{summary.method} {base_url}{summary.endpoint}",
+        load,
         f"  requests      {summary.requests} in {summary.wall_s:.2f}s "
         f"({summary.ok_count} ok, {summary.error_count} failed)",
         f"  throughput    {summary.throughput:.1f} req/s (successful)",
         f"  error rate    {summary.error_rate:.2%}",
-        "  latency (successful responses)",
+        latency,
         f"    min {summary.min_ms:.2f} ms  mean {summary.mean_ms:.2f} ms  max {summary.max_ms:.2f} ms",
         f"    p50 {summary.p50_ms:.2f} ms  p90 {summary.p90_ms:.2f} ms  p95 {summary.p95_ms:.2f} ms  "
         f"p99 {summary.p99_ms:.2f} ms  p99.9 {summary.p999_ms:.2f} ms",
     ]
+    if open_loop:
+        lines.append(f"  service time  p50 {summary.service_p50_ms:.2f} ms  p95 {summary.service_p95_ms:.2f} ms  "
+                     f"p99 {summary.service_p99_ms:.2f} ms (from the actual send)")
+    lines.append(f"  client lag    p50 {summary.lag_p50_ms:.2f} ms  p99 {summary.lag_p99_ms:.2f} ms "
+                 f"({'send lag' if open_loop else 'event-loop lag'} of the load generator)")
+    if summary.client_saturated:
+        lines.append("  CLIENT SATURATED: the load generator could not deliver the requested load; "
+                     "these numbers are distorted by the client, not only the service")
+        lines.extend(f"    - {reason}" for reason in summary.saturation_reasons)
     if summary.status_codes:
         codes = "  ".join(f"[{code}] {n}" for code, n in sorted(summary.status_codes.items()))
         lines.append(f"  status codes  {codes}")

@@ -70,10 +70,20 @@ def build_row(summary: EndpointSummary, budget: Budget, identity: RunIdentity) -
         "started_at": iso_utc(summary.started_at),
         "finished_at": iso_utc(summary.finished_at),
         "measured_at": iso_utc(summary.finished_at),
+        # load fidelity: the model, what the generator dropped, whether it was itself saturated
+        "load_model": summary.model,
+        "target_rate": summary.target_rate,
+        "dropped": summary.dropped,
+        "client_saturated": summary.client_saturated,
+        "saturation_reasons": json.dumps(list(summary.saturation_reasons), separators=(",", ":")),
+        **{key: round(getattr(summary, key), 3) for key in _FIDELITY_MS_FIELDS},
+        # closed loop: the latency is the service time, no second copy of the histogram
+        "service_hist": summary.service_hist if summary.model == "open" else None,
     }
 
 
 _MS_FIELDS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "min_ms", "max_ms", "mean_ms")
+_FIDELITY_MS_FIELDS = ("lag_p50_ms", "lag_p99_ms", "service_p50_ms", "service_p95_ms", "service_p99_ms")
 
 
 def build_rows(

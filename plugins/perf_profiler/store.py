@@ -76,7 +76,17 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "throughput", "error_rate", "requests", "ok_count", "error_count",
     "errors_by_class", "status_codes", "budget_p95_ms", "budget_error_rate", "verdict",
     "latency_hist", "error_hist", "started_at", "finished_at", "measured_at",
+    # load fidelity (sql/<dialect>/003_load_fidelity.sql); optional in a row dict, see below
+    "load_model", "target_rate", "dropped", "client_saturated", "saturation_reasons",
+    "lag_p50_ms", "lag_p99_ms", "service_p50_ms", "service_p95_ms", "service_p99_ms", "service_hist",
 )  # fmt: skip
+#: Columns a row dict may leave out, with the value stored then: rows built before the load
+#: fidelity columns existed describe a closed loop without drops, lag and service time unknown.
+OPTIONAL_COLUMNS: dict[str, Any] = {
+    "load_model": "closed", "target_rate": None, "dropped": 0, "client_saturated": False,
+    "saturation_reasons": "[]", "lag_p50_ms": None, "lag_p99_ms": None, "service_p50_ms": None,
+    "service_p95_ms": None, "service_p99_ms": None, "service_hist": None,
+}  # fmt: skip
 #: The unique key: one row per tenant x DAG run x service x endpoint.
 KEY_COLUMNS: tuple[str, ...] = ("tenant_id", "dag_id", "run_id", "service", "endpoint")
 #: Set by the database: created_at on first insert, updated_at on every upsert.
@@ -86,11 +96,13 @@ _TIMESTAMP_COLUMNS = frozenset(
     {"logical_date", "data_interval_start", "data_interval_end", "started_at", "finished_at", "measured_at"}
 )
 _DECIMAL_COLUMNS = frozenset(
-    {"p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "min_ms", "max_ms", "mean_ms", "throughput", "budget_p95_ms"}
+    {"p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "min_ms", "max_ms", "mean_ms", "throughput", "budget_p95_ms",
+     "lag_p50_ms", "lag_p99_ms", "service_p50_ms", "service_p95_ms", "service_p99_ms"}
 )
-_FLOAT_COLUMNS = frozenset({"error_rate", "budget_error_rate"})
-_INT_COLUMNS = frozenset({"requests", "ok_count", "error_count"})
-_JSON_COLUMNS = frozenset({"errors_by_class", "status_codes"})
+_FLOAT_COLUMNS = frozenset({"error_rate", "budget_error_rate", "target_rate"})
+_INT_COLUMNS = frozenset({"requests", "ok_count", "error_count", "dropped"})
+_JSON_COLUMNS = frozenset({"errors_by_class", "status_codes", "saturation_reasons"})
+_BOOL_COLUMNS = frozenset({"client_saturated"})
 
 _ROW_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:perf-profiler:perf_metrics")
 _MIGRATION_FILE = re.compile(r"^(\d+)_(\w+)\.sql$")
@@ -302,8 +314,12 @@ def _statements(script: str, dialect: Dialect) -> list[str]:
 # --------------------------------------------------------------------------- rows
 
 
+@lru_cache(maxsize=65536)
 def make_row_id(tenant_id: str, dag_id: str, run_id: str, service: str, endpoint: str) -> str:
-    """Deterministic row id: uuid5 of the unique key (the same key always gives the same id)."""
+    """Deterministic row id: uuid5 of the unique key (the same key always gives the same id).
+
+    Cached: ``rows.build_row`` derives the id and ``upsert_metrics`` re-checks it, same key.
+    """
     key = json.dumps([tenant_id, dag_id, run_id, service, endpoint], ensure_ascii=False, separators=(",", ":"))
     return str(uuid.uuid5(_ROW_ID_NAMESPACE, key))
 
@@ -311,9 +327,10 @@ def make_row_id(tenant_id: str, dag_id: str, run_id: str, service: str, endpoint
 def upsert_metrics(hook: DbApiHook, rows: Sequence[Mapping[str, Any]]) -> int:
     """Insert or update perf_metrics rows in one transaction; return how many keys were written.
 
-    Rows must carry every key of ``METRIC_COLUMNS`` (extra keys are ignored). On a key that
-    already exists all metric columns are overwritten, ``created_at`` is kept and
-    ``updated_at`` refreshed. Rows repeating a key within one call: the last one wins.
+    Rows must carry every key of ``METRIC_COLUMNS`` but those of ``OPTIONAL_COLUMNS`` (extra
+    keys are ignored). On a key that already exists all metric columns are overwritten,
+    ``created_at`` is kept and ``updated_at`` refreshed. Rows repeating a key within one call:
+    the last one wins.
     """
     if not rows:
         return 0
@@ -378,21 +395,31 @@ def fetch_interval(
     return [_normalise_row(dict(zip(names, record))) for record in records]
 
 
+_MISSING = object()
+
+
 def _prepare_row(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    """Validate one row dict and convert it to the bound values of the upsert."""
-    missing = [column for column in METRIC_COLUMNS if column not in row]
-    if missing:
+    """Validate one row dict and convert it to the bound values of the upsert.
+
+    The hot loop of a big upsert: one pass over precomputed (position, converter) pairs.
+    """
+    get = row.get
+    values = [get(column, default) for column, default in _DEFAULTS]
+    if _MISSING in values:
+        missing = [column for column, value in zip(METRIC_COLUMNS, values) if value is _MISSING]
         raise ValueError(f"perf_metrics row is missing key(s): {', '.join(missing)}")
-    for column in KEY_COLUMNS:
-        if not isinstance(row[column], str) or not row[column]:
-            raise ValueError(f"perf_metrics key column {column!r} must be a non-empty string, got {row[column]!r}")
-    expected_id = make_row_id(*(row[column] for column in KEY_COLUMNS))
-    if str(row["id"]) != expected_id:
-        raise ValueError(f"perf_metrics row id {row['id']!r} is not make_row_id(...) of its key ({expected_id})")
-    return tuple(
-        value if value is None or convert is None else convert(value, column)
-        for column, convert, value in zip(METRIC_COLUMNS, _CONVERTERS, (row[c] for c in METRIC_COLUMNS))
-    )
+    key = [values[p] for p in _KEY_POSITIONS]
+    for column, value in zip(KEY_COLUMNS, key):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"perf_metrics key column {column!r} must be a non-empty string, got {value!r}")
+    expected_id = make_row_id(*key)
+    if str(values[0]) != expected_id:
+        raise ValueError(f"perf_metrics row id {values[0]!r} is not make_row_id(...) of its key ({expected_id})")
+    for position, column, convert in _CONVERT_AT:
+        value = values[position]
+        if value is not None:
+            values[position] = convert(value, column)
+    return tuple(values)
 
 
 def _to_utc_iso(value: Any, column: str) -> str:
@@ -422,7 +449,17 @@ def _iso_text_to_utc(text: str, column: str) -> str:
 
 def _decimal_10_2(value: Any, column: str) -> float:
     """Round like DECIMAL(10,2) so SQLite (which keeps every digit) stores what PostgreSQL does."""
+    if type(value) is float and math.isfinite(value):  # the common case, without a call
+        return round(value, 2)
     return round(_finite(value, column), 2)
+
+
+def _boolean(value: Any, column: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):  # SQLite's representation
+        return bool(value)
+    raise ValueError(f"{column}: expected true or false, got {value!r}")
 
 
 def _finite(value: Any, column: str) -> float:
@@ -471,12 +508,21 @@ def _converter(column: str) -> Callable[[Any, str], Any] | None:
         return _integer
     if column in _JSON_COLUMNS:
         return _canonical_json
+    if column in _BOOL_COLUMNS:
+        return _boolean
     if column == "id":
         return lambda value, _column: str(value)
     return None
 
 
 _CONVERTERS = tuple(_converter(column) for column in METRIC_COLUMNS)
+_CONVERT_AT = tuple(
+    (position, column, convert)
+    for position, (column, convert) in enumerate(zip(METRIC_COLUMNS, _CONVERTERS))
+    if convert is not None
+)
+_DEFAULTS = tuple((column, OPTIONAL_COLUMNS.get(column, _MISSING)) for column in METRIC_COLUMNS)
+_KEY_POSITIONS = tuple(METRIC_COLUMNS.index(column) for column in KEY_COLUMNS)
 
 
 def _last_per_key(values: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -518,11 +564,41 @@ def _write_rows(conn: Any, dialect: Dialect, values: list[tuple[Any, ...]]) -> N
 
 
 def _copy_then_upsert(cur: Any, values: list[tuple[Any, ...]]) -> None:
-    """psycopg 3: COPY into a transaction-scoped temp table, then one INSERT ... SELECT upsert.
+    """psycopg 3: rows whose key is new are COPYed straight into perf_metrics; the others go
+    through a COPY into a transaction-scoped temp table and one INSERT ... ON CONFLICT upsert.
 
-    Several times faster than executemany; the CHECKs and the unique key still apply on the
-    INSERT into perf_metrics, within the caller's transaction.
+    The id is the uuid5 of the key (checked in ``_prepare_row``), so one primary-key lookup
+    tells new keys from existing ones. Should a concurrent writer insert one of the "new" keys
+    in between, the direct COPY fails on the unique key, is rolled back to its savepoint and
+    every row takes the upsert path. The CHECKs and the unique key apply either way, within the
+    caller's transaction. Same result as the upsert alone, at about the speed of a plain COPY
+    when the keys are new (a run's first store).
     """
+    import psycopg
+
+    columns = ", ".join(METRIC_COLUMNS)
+    cur.execute(f"SELECT id::text FROM {TABLE} WHERE id = ANY(%s::uuid[])", ([v[0] for v in values],))
+    existing = {row[0] for row in cur.fetchall()}
+    fresh = [v for v in values if v[0] not in existing]
+    stale = [v for v in values if v[0] in existing]
+    if fresh:
+        cur.execute("SAVEPOINT perf_metrics_copy")
+        try:
+            with cur.copy(f"COPY {TABLE} ({columns}) FROM STDIN") as copy:
+                for row in fresh:
+                    copy.write_row(row)
+        except psycopg.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT perf_metrics_copy")
+            log.info("perf_metrics keys appeared concurrently; upserting all %s rows", len(values))
+            stale = values
+        else:
+            cur.execute("RELEASE SAVEPOINT perf_metrics_copy")
+    if stale:
+        _stage_then_upsert(cur, stale)
+
+
+def _stage_then_upsert(cur: Any, values: list[tuple[Any, ...]]) -> None:
+    """COPY into a transaction-scoped temp table, then one INSERT ... SELECT ... ON CONFLICT."""
     columns = ", ".join(METRIC_COLUMNS)
     cur.execute(f"CREATE TEMP TABLE {_STAGE_TABLE} (LIKE {TABLE} INCLUDING DEFAULTS) ON COMMIT DROP")
     with cur.copy(f"COPY {_STAGE_TABLE} ({columns}) FROM STDIN") as copy:
@@ -545,6 +621,8 @@ def _normalise_row(row: dict[str, Any]) -> dict[str, Any]:
             out[column] = int(value)
         elif column in _JSON_COLUMNS:
             out[column] = _canonical_json(value, column)
+        elif column in _BOOL_COLUMNS:
+            out[column] = bool(value)
         elif column == "id":
             out[column] = str(value)
         else:

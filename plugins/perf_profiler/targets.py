@@ -9,13 +9,17 @@ Config file (``dags/config/targets.json``)::
      "defaults": {"load": {...}, "budget": {...}},
      "services": [{"name": "registry", "base_url": "http://localhost:8001",
                    "endpoints": [{"path": "/healthz"}],
-                   "load": {...}, "budget": {...}, "verify_tls": true}]}
+                   "load": {...}, "budget": {...}, "verify_tls": true,
+                   "headers_conn_id": "registry_auth"}]}
 
 Precedence: ``LoadSettings``/``Budget`` dataclass defaults < ``defaults`` < the service's own
 ``load``/``budget`` < an endpoint's ``budget`` (key by key). When ``load.duration_s`` is set the
 probe runs for that long and ``load.requests`` is ignored; ``requests`` may be ``null`` only
 when ``duration_s`` is set. Numbers above the safety caps (``MAX_*`` below) are refused.
 Secrets never live in this file: URLs with credentials and secret-looking headers are refused.
+``headers_conn_id`` names an Airflow connection holding the secret headers instead (see
+``pipeline.connection_headers``); ``verify_tls: false`` turns off certificate checks for one
+service (e.g. a self-signed staging server), it is on by default.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -43,7 +47,16 @@ class Budget:
 
 @dataclass(frozen=True)
 class LoadSettings:
-    """How hard to probe each endpoint of one service (closed loop: ``concurrency`` in flight)."""
+    """How hard to probe each endpoint of one service.
+
+    ``model="closed"``: ``concurrency`` requests in flight, each sent as soon as the previous
+    one of its worker returned (``requests`` of them, or for ``duration_s``).
+    ``model="open"``: ``rate`` arrivals per second per endpoint on a fixed timeline for
+    ``duration_s`` (both required), latency measured from each intended send time;
+    ``concurrency`` is then the cap on requests in flight (a send that would exceed it is
+    counted as dropped). ``processes``: the load of one service is spread over that many worker
+    processes (requests, concurrency and rate are split between them; histograms merge exactly).
+    """
 
     model: str = "closed"
     requests: int | None = 200
@@ -53,6 +66,8 @@ class LoadSettings:
     timeout_s: float = 5.0
     connect_timeout_s: float = 2.0
     max_body_bytes: int = MIB
+    rate: float | None = None
+    processes: int = 1
 
 
 @dataclass(frozen=True)
@@ -66,6 +81,9 @@ class Endpoint:
     headers: tuple[tuple[str, str], ...] = ()
     body: str | None = None
     budget: Budget | None = None
+    #: Safety caps for this endpoint: the effective rate / concurrency is the min of the load's and these.
+    max_rate: float | None = None
+    max_concurrency: int | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -81,6 +99,9 @@ class Service:
     load: LoadSettings = field(default_factory=LoadSettings)
     budget: Budget = field(default_factory=Budget)
     verify_tls: bool = True
+    #: Airflow connection whose secret headers are added to every request (``with_secret_headers``).
+    #: Only the connection's id is here: the values are read inside the benchmark task at probe time.
+    headers_conn_id: str | None = None
 
     def budget_for(self, endpoint: Endpoint) -> Budget:
         """The endpoint's own budget when it has one, else the service's."""
@@ -102,6 +123,10 @@ MAX_DURATION_S = 3600.0
 MAX_WARMUP = 10_000
 MAX_TIMEOUT_S = 300.0
 MAX_BODY_BYTES = 100 * MIB
+#: Open model: arrivals per second per endpoint (a Python generator tops out far below this).
+MAX_RATE = 50_000.0
+#: Worker processes for one service's load.
+MAX_PROCESSES = 16
 #: Highest latency the histograms record (1 hour); a larger p95 budget could never fail.
 MAX_P95_MS = 3_600_000.0
 
@@ -111,7 +136,7 @@ ENDPOINT_NAME_MAX = 200
 
 SUPPORTED_VERSIONS = (1,)
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-LOAD_MODELS = ("closed",)
+LOAD_MODELS = ("closed", "open")
 URL_SCHEMES = ("http", "https")
 #: Header names refused outright, and words that make any header name look like a secret.
 SECRET_HEADER_NAMES = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
@@ -121,6 +146,7 @@ ENV_TARGETS_FILE = "PERF_PROFILER_TARGETS_FILE"
 ENV_DAGS_FOLDER = "AIRFLOW__CORE__DAGS_FOLDER"
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_CONN_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
 _SHOW_MAX = 80
 
 
@@ -357,6 +383,39 @@ def _headers(value: Any, loc: _Loc) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def _conn_id(value: Any, loc: _Loc) -> str | None:
+    """An Airflow connection id (letters, digits, ``_ . -``; at most 250 characters) or null."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _CONN_ID.match(value):
+        raise _bad(loc, value, "an Airflow connection id (letters, digits, '_', '.', '-'; "
+                               "at most 250 characters) or null")
+    return value
+
+
+def with_secret_headers(service: Service, headers: Mapping[str, str], source: str = "connection") -> Service:
+    """``service`` with ``headers`` added to every endpoint (they win over same-named endpoint headers).
+
+    For the probe only, inside the benchmark task: the result holds secrets, so it must never be
+    serialised (``to_dict``), logged or stored. Errors name the header, never its value.
+    """
+    if not isinstance(headers, Mapping):
+        raise TargetsError(f"{source}: headers must be an object of header name -> string value")
+    secret: list[tuple[str, str]] = []
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            raise TargetsError(f"{source}: header name {_show(name)} is not an RFC 9110 token")
+        if not isinstance(value, str) or _has_control(value):
+            raise TargetsError(f"{source}: header {name!r} must be a string without control characters")
+        secret.append((name, value))
+    names = {name.lower() for name, _ in secret}
+    endpoints = tuple(
+        replace(ep, headers=tuple(h for h in ep.headers if h[0].lower() not in names) + tuple(secret))
+        for ep in service.endpoints
+    )
+    return replace(service, endpoints=endpoints)
+
+
 #: A field check: (raw value, location) -> clean value, or raise TargetsError.
 _Check = Callable[[Any, _Loc], Any]
 
@@ -371,6 +430,8 @@ _LOAD_FIELDS: dict[str, _Check] = {
     "timeout_s": _Number(False, cap=MAX_TIMEOUT_S, cap_name="MAX_TIMEOUT_S"),
     "connect_timeout_s": _Number(False, cap=MAX_TIMEOUT_S, cap_name="MAX_TIMEOUT_S"),
     "max_body_bytes": _Number(True, cap=MAX_BODY_BYTES, cap_name="MAX_BODY_BYTES"),
+    "rate": _Number(False, cap=MAX_RATE, cap_name="MAX_RATE", nullable=True),
+    "processes": _Number(True, cap=MAX_PROCESSES, cap_name="MAX_PROCESSES"),
 }
 
 _BUDGET_FIELDS: dict[str, _Check] = {
@@ -386,9 +447,11 @@ _ENDPOINT_FIELDS: dict[str, _Check] = {
     "headers": _headers,
     "body": _optional_str,
     "budget": lambda v, loc: v,  # merged over the service budget in _parse_endpoint
+    "max_rate": _Number(False, cap=MAX_RATE, cap_name="MAX_RATE", nullable=True),
+    "max_concurrency": _Number(True, cap=MAX_CONCURRENCY, cap_name="MAX_CONCURRENCY", nullable=True),
 }
 
-_SERVICE_KEYS = ("name", "base_url", "endpoints", "load", "budget", "verify_tls")
+_SERVICE_KEYS = ("name", "base_url", "endpoints", "load", "budget", "verify_tls", "headers_conn_id")
 _DEFAULTS_KEYS = ("load", "budget")
 _TOP_KEYS = ("version", "defaults", "services")
 
@@ -417,6 +480,40 @@ def _check_load(load: LoadSettings, loc: _Loc) -> None:
             f"{loc}: set load.requests or load.duration_s (after merging defaults.load); "
             "both are null"
         )
+    if load.model == "open":
+        if load.rate is None:
+            raise TargetsError(
+                f"{loc}.rate: the open model needs a rate (arrivals per second per endpoint), got null"
+            )
+        if load.duration_s is None:
+            raise TargetsError(
+                f"{loc}.duration_s: the open model needs a duration (the schedule's length), got null"
+            )
+    elif load.rate is not None:
+        raise TargetsError(
+            f"{loc}.rate: {_show(load.rate)} applies to the open model only; set load.model to "
+            f"\"open\" or load.rate to null (model is {_show(load.model)})"
+        )
+    if load.processes > load.concurrency:
+        raise TargetsError(
+            f"{loc}.processes: {load.processes} exceeds load.concurrency ({load.concurrency}); "
+            "every process needs at least one request in flight"
+        )
+    if load.duration_s is None and load.requests is not None and load.processes > load.requests:
+        raise TargetsError(
+            f"{loc}.processes: {load.processes} exceeds load.requests ({load.requests}); "
+            "every process needs at least one request"
+        )
+
+
+def _check_endpoint_caps(endpoints: tuple[Endpoint, ...], load: LoadSettings, loc: _Loc) -> None:
+    """Each process must keep at least one request in flight under an endpoint's concurrency cap."""
+    for i, endpoint in enumerate(endpoints):
+        if endpoint.max_concurrency is not None and endpoint.max_concurrency < load.processes:
+            raise TargetsError(
+                f"{loc.item(i).key('max_concurrency')}: {endpoint.max_concurrency} is below "
+                f"load.processes ({load.processes}); every process needs at least one request in flight"
+            )
 
 
 # -- structure -------------------------------------------------------------------------------
@@ -472,8 +569,10 @@ def _parse_service(value: Any, label: str, load: LoadSettings, budget: Budget) -
     _check_load(load, owner.key("load"))
     budget = _merge_budget(budget, obj.get("budget"), owner.key("budget"))
     endpoints = _parse_endpoints(obj["endpoints"], owner.key("endpoints"), budget)
+    _check_endpoint_caps(endpoints, load, owner.key("endpoints"))
     verify_tls = _bool(obj.get("verify_tls", True), owner.key("verify_tls"))
-    return Service(name, base_url, endpoints, load, budget, verify_tls)
+    headers_conn_id = _conn_id(obj.get("headers_conn_id"), owner.key("headers_conn_id"))
+    return Service(name, base_url, endpoints, load, budget, verify_tls, headers_conn_id=headers_conn_id)
 
 
 def _parse_defaults(value: Any) -> tuple[LoadSettings, Budget]:
