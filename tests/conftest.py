@@ -45,3 +45,25 @@ def pg_database():
 def sqlite_path(tmp_path):
     """Path of a fresh SQLite database file for one test."""
     return str(tmp_path / "perf_metrics.db")
+
+
+def sqlite_conn(path: str) -> str:
+    """An Airflow connection (JSON form) for a SQLite file.
+
+    Not the URI form: ``sqlite:////abs/path`` puts the path in ``schema`` and SqliteHook then
+    opens ``file://abs/...``, which fails ("invalid uri authority").
+    """
+    import json
+
+    return json.dumps({"conn_type": "sqlite", "host": path})
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def metrics_db(request, monkeypatch, tmp_path):
+    """The ``perf_metrics_db`` connection on a throwaway PostgreSQL database, then a SQLite file."""
+    if request.param == "postgres":
+        uri = request.getfixturevalue("pg_database")
+    else:
+        uri = sqlite_conn(str(tmp_path / "metrics.db"))
+    monkeypatch.setenv("AIRFLOW_CONN_PERF_METRICS_DB", uri)
+    return request.param

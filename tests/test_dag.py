@@ -51,17 +51,6 @@ def targets(services: dict[str, tuple[str, list[str]]], requests: int = 40) -> s
     })
 
 
-@pytest.fixture(params=["postgres", "sqlite"])
-def metrics_db(request, monkeypatch, tmp_path):
-    """The metrics connection pointed at a throwaway PostgreSQL database or SQLite file."""
-    if request.param == "postgres":
-        uri = request.getfixturevalue("pg_database")
-    else:
-        uri = json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "metrics.db")})
-    monkeypatch.setenv("AIRFLOW_CONN_PERF_METRICS_DB", uri)
-    return request.param
-
-
 @pytest.fixture
 def insight(monkeypatch):
     with FakeInsight() as fake:

@@ -11,22 +11,13 @@ from perf_profiler import pipeline
 from perf_profiler.rows import RunIdentity
 
 
-@pytest.fixture(params=["postgres", "sqlite"])
-def metrics_conn(request, monkeypatch, tmp_path):
-    if request.param == "postgres":
-        uri = request.getfixturevalue("pg_database")
-    else:
-        uri = json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "metrics.db")})
-    monkeypatch.setenv("AIRFLOW_CONN_PERF_METRICS_DB", uri)
-
-
 def _plan(url: str) -> dict:
     config = {"services": [{"name": "svc", "base_url": url, "endpoints": [{"path": "/delay/3"}, {"path": "/flaky/5"}],
                             "load": {"requests": 20, "concurrency": 4, "warmup": 0}}]}
     return pipeline.load_targets(json.dumps(config))
 
 
-def test_retried_store_updates_rows_in_place(metrics_conn):
+def test_retried_store_updates_rows_in_place(metrics_db):
     from perf_profiler.store import fetch_metrics, get_hook
 
     identity = RunIdentity(dag_id="perf_profiler", run_id="scheduled__2026-03-01T02:00:00+00:00",
@@ -59,7 +50,7 @@ def test_branch_choice_and_violation_lines():
     assert "service=s endpoint=/x p95=950.0ms budget=800ms" in line
 
 
-def test_backfill_rederives_stored_interval_with_new_budget_and_sends_nothing(metrics_conn):
+def test_backfill_rederives_stored_interval_with_new_budget_and_sends_nothing(metrics_db):
     from perf_profiler.store import fetch_metrics, get_hook
 
     scheduled = RunIdentity(dag_id="perf_profiler", run_id="scheduled__2026-03-02T02:00:00+00:00",
@@ -90,7 +81,7 @@ def test_backfill_rederives_stored_interval_with_new_budget_and_sends_nothing(me
     assert [r["p95_ms"] for r in after] == [r["p95_ms"] for r in before]
 
 
-def test_backfill_of_an_interval_without_data_is_skipped(metrics_conn):
+def test_backfill_of_an_interval_without_data_is_skipped(metrics_db):
     from airflow.sdk.exceptions import AirflowSkipException
 
     plan = pipeline.load_targets(json.dumps({"services": [{"name": "svc", "base_url": "http://127.0.0.1:9",

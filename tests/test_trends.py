@@ -1,7 +1,6 @@
 """perf_trends: robust-baseline regressions and the daily rollup, on PostgreSQL and SQLite."""
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -15,13 +14,8 @@ from perf_profiler.targets import Budget
 START = datetime(2026, 3, 1, 2, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture(params=["postgres", "sqlite"])
-def hook(request, monkeypatch, tmp_path):
-    if request.param == "postgres":
-        uri = request.getfixturevalue("pg_database")
-    else:
-        uri = json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "metrics.db")})
-    monkeypatch.setenv("AIRFLOW_CONN_PERF_METRICS_DB", uri)
+@pytest.fixture
+def hook(metrics_db):
     db = get_hook("perf_metrics_db")
     migrate(db)
     return db
