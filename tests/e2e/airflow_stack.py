@@ -64,7 +64,7 @@ class AirflowStack:
         self.log_dir = self.home / "proc-logs"
         self.env = self._environment(metadata_db_uri, extra_env or {})
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.nightly_run: dict[str, Any] | None = None  # set by the session fixture
+        self.nightly_run: dict[str, Any] | None = None  # set by the e2e fixture (conftest.py)
         self.missing_trends: str | None = None  # why perf_trends was not found, if it was not
         self._http = httpx.Client(base_url=self.base_url, timeout=30.0)
 
@@ -95,7 +95,6 @@ class AirflowStack:
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         })
         env.update(extra_env)

@@ -45,6 +45,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(os.environ.get("PERF_PROFILER_TEST_ARTIFACTS", REPO / "test-artifacts"))
 
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test under tests/e2e is marked ``e2e`` (deselect with ``-m 'not e2e'``)."""
     here = Path(__file__).parent
@@ -106,7 +107,7 @@ def insight() -> Iterator[FakeInsight]:
 
 # --------------------------------------------------------------------------- Airflow
 @pytest.fixture(scope="package")
-def metrics_db(pg_databases: dict[str, str]) -> MetricsDB:
+def perf_db(pg_databases: dict[str, str]) -> MetricsDB:
     return MetricsDB(pg_databases["metrics"])
 
 
@@ -193,7 +194,7 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser, airflow: AirflowStack, request: pytest.FixtureRequest) -> Iterator[Any]:
+def page(browser, airflow: AirflowStack, artifacts: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A fresh browser page on the Airflow UI; a screenshot is kept when the test fails."""
     context = browser.new_context(viewport={"width": 1600, "height": 1000}, base_url=airflow.base_url)
     context.set_default_timeout(30_000)
@@ -203,23 +204,25 @@ def page(browser, airflow: AirflowStack, request: pytest.FixtureRequest) -> Iter
     finally:
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
             try:
-                page.screenshot(path=str(ARTIFACTS / f"e2e-failure-{request.node.name}.png"), full_page=True)
+                page.screenshot(path=str(artifacts / f"e2e-failure-{request.node.name}.png"), full_page=True)
             except Exception:  # noqa: BLE001 - best effort forensics
                 pass
         context.close()
 
 
-@pytest.hookimpl(tryfirst=True, hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
     """Expose each phase's report on the item (``rep_call``) for the fixtures above."""
-    outcome = yield
-    report = outcome.get_result()
+    report = yield
     setattr(item, f"rep_{report.when}", report)
+    return report
 
 
 @pytest.fixture(scope="package")
 def artifacts() -> Path:
+    """The screenshots folder, without the failure screenshots of an earlier run."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for stale in ARTIFACTS.glob("e2e-failure-*.png"):
+        stale.unlink()
     return ARTIFACTS

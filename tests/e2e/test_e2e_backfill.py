@@ -53,12 +53,12 @@ def assert_one_at_a_time(runs: list[dict]) -> None:
         assert end <= start, f"backfill runs overlapped: {first} ended {end}, {second} started {start}"
 
 
-def rows_in_backfill_window(metrics_db) -> list[dict]:
-    return metrics_db.rows("data_interval_start >= %s AND data_interval_start < %s",
+def rows_in_backfill_window(perf_db) -> list[dict]:
+    return perf_db.rows("data_interval_start >= %s AND data_interval_start < %s",
                            [LOGICAL_DATES[0], LOGICAL_DATES[-1] + ONE_DAY])
 
 
-def test_backfill_never_measures(airflow, services, metrics_db, insight, quiet):
+def test_backfill_never_measures(airflow, services, perf_db, insight, quiet):
     # ---- 1. nothing stored for these days: every interval is marked no-data, nothing is sent
     runs = run_backfill(airflow)
     assert [parse_ts(r["logical_date"]) for r in runs] == LOGICAL_DATES
@@ -71,8 +71,8 @@ def test_backfill_never_measures(airflow, services, metrics_db, insight, quiet):
         assert "no data for interval" in log and logical.isoformat() in log, log[-3000:]
     assert_one_at_a_time(runs)
     assert total_hits(services) == {name: 0 for name in SERVICE_PATHS}
-    assert rows_in_backfill_window(metrics_db) == []
-    assert metrics_db.rows("run_id = ANY(%s)", [[r["dag_run_id"] for r in runs]]) == []
+    assert rows_in_backfill_window(perf_db) == []
+    assert perf_db.rows("run_id = ANY(%s)", [[r["dag_run_id"] for r in runs]]) == []
     assert insight.received == []
 
     # ---- 2. history measured by the nightly runs of those days, then a budget change
@@ -83,10 +83,10 @@ def test_backfill_never_measures(airflow, services, metrics_db, insight, quiet):
                      measured_at=logical + ONE_DAY + (ONE_DAY / 144))
         for logical in LOGICAL_DATES for service, centre in SEEDED.items()
     ]
-    assert metrics_db.seed(seeded) == len(seeded)
-    before = {row["id"]: row for row in rows_in_backfill_window(metrics_db)}
+    assert perf_db.seed(seeded) == len(seeded)
+    before = {row["id"]: row for row in rows_in_backfill_window(perf_db)}
     assert {row["verdict"] for row in before.values()} == {"pass"}
-    total_before = metrics_db.count()
+    total_before = perf_db.count()
 
     conf = {"budget_p95_ms": NEW_BUDGET_MS, "fail_on_violation": False}
     runs = run_backfill(airflow, "--reprocess-behavior", "completed", "--dag-run-conf", json.dumps(conf))
@@ -99,8 +99,8 @@ def test_backfill_never_measures(airflow, services, metrics_db, insight, quiet):
     assert_one_at_a_time(runs)
 
     assert total_hits(services) == {name: 0 for name in SERVICE_PATHS}, "a backfill sent requests"
-    assert metrics_db.count() == total_before, "a backfill added rows"
-    after = {row["id"]: row for row in rows_in_backfill_window(metrics_db)}
+    assert perf_db.count() == total_before, "a backfill added rows"
+    after = {row["id"]: row for row in rows_in_backfill_window(perf_db)}
     assert after.keys() == before.keys()
     for row_id, row in after.items():
         old = before[row_id]

@@ -10,6 +10,7 @@ import re
 from urllib.parse import quote
 
 import pytest
+from perf_profiler.targets import MAX_REQUESTS
 
 from .e2e_env import DAG_ID, DEFAULT_REQUESTS, SERVICE_PATHS, total_hits
 from .metrics_db import parse_ts
@@ -20,7 +21,7 @@ UI_SERVICE = "runtime"
 UI_REQUESTS = 25
 
 
-def test_nightly_run_stores_its_interval_and_run_type(airflow, metrics_db):
+def test_nightly_run_stores_its_interval_and_run_type(airflow, perf_db):
     """Unpausing made the scheduler create the latest nightly run; its rows carry the interval."""
     run = airflow.nightly_run
     assert run is not None, "the scheduler created no scheduled run of perf_profiler on unpause"
@@ -28,7 +29,7 @@ def test_nightly_run_stores_its_interval_and_run_type(airflow, metrics_db):
     start, end = parse_ts(run["data_interval_start"]), parse_ts(run["data_interval_end"])
     assert (start.hour, start.minute, (end - start).total_seconds()) == (2, 0, 86400.0)
 
-    rows = metrics_db.rows("run_id = %s", [run["dag_run_id"]])
+    rows = perf_db.rows("run_id = %s", [run["dag_run_id"]])
     assert sorted(r["service"] for r in rows) == sorted(SERVICE_PATHS)
     for row in rows:
         assert row["run_type"] == "scheduled"
@@ -37,7 +38,7 @@ def test_nightly_run_stores_its_interval_and_run_type(airflow, metrics_db):
         assert row["requests"] == DEFAULT_REQUESTS and row["latency_hist"]
 
 
-def test_trigger_form_in_browser(airflow, page, services, metrics_db, insight, artifacts, quiet):
+def test_trigger_form_in_browser(airflow, page, services, perf_db, insight, artifacts, quiet):
     """Trigger form: pick one service and a request count, submit, wait for success, check the rows."""
     page.set_viewport_size({"width": 1600, "height": 1700})  # the whole dialog in the screenshots
     page.goto(f"/dags/{DAG_ID}", wait_until="networkidle")
@@ -54,12 +55,19 @@ def test_trigger_form_in_browser(airflow, page, services, metrics_db, insight, a
         if name != UI_SERVICE:
             dialog.get_by_label(f"Remove {name}").click()
     assert [offered.nth(i).input_value() for i in range(offered.count())] == [UI_SERVICE]
+    chooser = dialog.get_by_role("combobox", name="Select one or multiple values")
+    chooser.fill("http://127.0.0.1:9/not-a-target")  # only configured names can be chosen
+    page.get_by_text("No options", exact=True).wait_for()
+    chooser.press("Enter")
+    chooser.fill("")
+    chooser.evaluate("element => element.blur()")  # closes the menu (Escape would close the dialog)
+    assert [offered.nth(i).input_value() for i in range(offered.count())] == [UI_SERVICE]
     page.screenshot(path=str(artifacts / "e2e-trigger-form-targets.png"))
 
     # Load: the request count (the field carries the engine's safety cap as its maximum).
     dialog.get_by_role("button", name="Load").click()
     requests_field = dialog.get_by_label("Requests per endpoint")
-    assert requests_field.get_attribute("aria-valuemax") == "1000000"
+    assert requests_field.get_attribute("aria-valuemax") == str(MAX_REQUESTS)
     requests_field.fill(str(UI_REQUESTS))
     requests_field.press("Tab")
     page.screenshot(path=str(artifacts / "e2e-trigger-form-load.png"))
@@ -70,7 +78,8 @@ def test_trigger_form_in_browser(airflow, page, services, metrics_db, insight, a
     editor.wait_for()
     shown = dialog.locator(".view-lines").inner_text() if dialog.locator(".view-lines").count() else ""
     page.screenshot(path=str(artifacts / "e2e-trigger-form.png"))
-    assert UI_SERVICE in shown and f"{UI_REQUESTS}" in shown, shown
+    assert re.search(rf'"services":\s*\[\s*"{UI_SERVICE}"\s*\]', shown), shown
+    assert re.search(rf'"requests":\s*{UI_REQUESTS}\b', shown), shown
 
     with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith(f"/dags/{DAG_ID}/dagRuns")) as sent:
         dialog.get_by_role("button", name="Trigger").click()
@@ -94,7 +103,7 @@ def test_trigger_form_in_browser(airflow, page, services, metrics_db, insight, a
         divider.press("ArrowRight")
     page.screenshot(path=str(artifacts / "e2e-grid.png"))
 
-    rows = metrics_db.rows("run_id = %s", [run_id])
+    rows = perf_db.rows("run_id = %s", [run_id])
     assert [(r["service"], r["endpoint"]) for r in rows] == [(UI_SERVICE, SERVICE_PATHS[UI_SERVICE])]
     row = rows[0]
     assert row["requests"] == UI_REQUESTS and row["ok_count"] == UI_REQUESTS
@@ -124,7 +133,7 @@ def test_trigger_form_refuses_a_bad_value(airflow, page):
     assert len(airflow.dag_runs(DAG_ID)) == before
 
 
-def test_rest_api_bad_conf_fails_the_first_task_naming_the_param(airflow, services, metrics_db, quiet):
+def test_rest_api_bad_conf_fails_the_first_task_naming_the_param(airflow, services, perf_db, quiet):
     """Conf that the API accepts but the config refuses fails load_targets, naming the param."""
     cases = {
         "requests_per_endpoint": {"requests_per_endpoint": 5},   # not a param of this DAG
@@ -141,7 +150,7 @@ def test_rest_api_bad_conf_fails_the_first_task_naming_the_param(airflow, servic
         assert run["state"] == "failed" and states["load_targets"] == "failed", states
         log = airflow.task_log(DAG_ID, run_id, "load_targets")
         assert re.search(rf"param '{param}'", log), log[-3000:]
-        assert metrics_db.rows("run_id = %s", [run_id]) == []
+        assert perf_db.rows("run_id = %s", [run_id]) == []
 
     # a value outside the schema never becomes a run: the API answers 400 naming the param
     refused = airflow.trigger(DAG_ID, {"requests": 0}, expect=400)
@@ -149,7 +158,7 @@ def test_rest_api_bad_conf_fails_the_first_task_naming_the_param(airflow, servic
     assert total_hits(services) == {name: 0 for name in SERVICE_PATHS}
 
 
-def test_gate_fails_the_run_after_storing_and_posting(airflow, metrics_db, insight, quiet):
+def test_gate_fails_the_run_after_storing_and_posting(airflow, perf_db, insight, quiet):
     """fail_on_violation: the final gate fails the run once the rows are stored and posted."""
     conf = {"services": ["registry"], "budget_p95_ms": 0.01, "fail_on_violation": True}
     run_id = airflow.trigger(DAG_ID, conf).json()["dag_run_id"]
@@ -162,7 +171,7 @@ def test_gate_fails_the_run_after_storing_and_posting(airflow, metrics_db, insig
     assert states["within_budget"] == "skipped", states
     assert "P-6 budget violated" in airflow.task_log(DAG_ID, run_id, "gate")
 
-    rows = metrics_db.rows("run_id = %s", [run_id])
+    rows = perf_db.rows("run_id = %s", [run_id])
     assert [(r["service"], r["verdict"], float(r["budget_p95_ms"])) for r in rows] == [("registry", "fail", 0.01)]
     posted = [r.json["metrics"] for r in insight.received if r.json["metrics"]["run_id"] == run_id]
     assert [(m["service"], m["verdict"]) for m in posted] == [("registry", "fail")], json.dumps(posted)

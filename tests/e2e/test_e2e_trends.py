@@ -20,7 +20,7 @@ ENDPOINT = SERVICE_PATHS[SERVICE]
 HISTORY_RUNS = 10
 
 
-def seed_history(metrics_db) -> None:
+def seed_history(perf_db) -> None:
     rows = []
     for i in range(HISTORY_RUNS):
         logical = nightly(60 - i)
@@ -29,7 +29,7 @@ def seed_history(metrics_db) -> None:
             run_id=f"scheduled__{(logical + ONE_DAY).isoformat()}", run_type="scheduled",
             interval=(logical, logical + ONE_DAY), logical_date=logical, measured_at=logical + ONE_DAY,
         ))
-    assert metrics_db.seed(rows) == HISTORY_RUNS
+    assert perf_db.seed(rows) == HISTORY_RUNS
 
 
 def wait_for_trends_run(airflow, event_id: int, timeout: float = 240) -> dict:
@@ -48,10 +48,10 @@ def wait_for_trends_run(airflow, event_id: int, timeout: float = 240) -> dict:
                          f"{airflow.diagnostics()}")
 
 
-def test_perf_trends_records_an_injected_regression(airflow, services, metrics_db, quiet):
+def test_perf_trends_records_an_injected_regression(airflow, services, perf_db, quiet):
     if airflow.missing_trends:
         pytest.fail(f"DAG {TRENDS_DAG_ID} is not deployed: {airflow.missing_trends}", pytrace=False)
-    seed_history(metrics_db)
+    seed_history(perf_db)
 
     # A manual run without a logical date, over the REST API; the budget override makes it break
     # P-6 and fail_on_violation=false keeps the run green with the violation path in the grid.
@@ -65,7 +65,7 @@ def test_perf_trends_records_an_injected_regression(airflow, services, metrics_d
     assert (states["budget_violated"], states["within_budget"], states["gate"]) == ("success", "skipped", "success")
     assert total_hits(services)[SERVICE] > 0
 
-    rows = metrics_db.rows("run_id = %s", [run_id])
+    rows = perf_db.rows("run_id = %s", [run_id])
     assert [(r["service"], r["endpoint"], r["verdict"]) for r in rows] == [(SERVICE, ENDPOINT, "fail")]
     row = rows[0]
     assert row["run_type"] == "manual" and row["logical_date"] is None
@@ -86,7 +86,7 @@ def test_perf_trends_records_an_injected_regression(airflow, services, metrics_d
     store = next(ti for ti in airflow.task_instances(DAG_ID, run_id) if ti["task_id"] == "store")
     assert parse_ts(trends_run["start_date"]) >= parse_ts(store["end_date"])
 
-    regressions = metrics_db.query("SELECT * FROM perf_regressions WHERE run_id = %s", [run_id])
+    regressions = perf_db.query("SELECT * FROM perf_regressions WHERE run_id = %s", [run_id])
     assert [(r["service"], r["endpoint"], r["metric_id"]) for r in regressions] == [(SERVICE, ENDPOINT, row["id"])]
     found = regressions[0]
     assert found["p95_ms"] > found["threshold_ms"] > found["baseline_p95_ms"]
