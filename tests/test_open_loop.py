@@ -294,5 +294,8 @@ def test_run_probe_works_when_the_caller_already_runs_an_event_loop(server: Benc
     async def caller() -> dict[str, Any]:  # e.g. a notebook, or Playwright's sync API in a session
         return probe(server.url, Endpoint("/ok"), requests=5, concurrency=2)
 
-    result = asyncio.run(caller())
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:  # a thread of its own: this one may already run a loop
+        result = pool.submit(asyncio.run, caller()).result(timeout=30)
     assert result["endpoints"][0]["ok"] == 5

@@ -508,13 +508,12 @@ def test_mixed_batch_of_new_and_existing_keys_upserts_both(migrated: Any) -> Non
     assert after["svc4"]["p95_ms"] == 20.0
 
 
+@pytest.mark.parametrize("hook", ["postgres"], indirect=True)  # the direct-COPY path is psycopg 3 only
 def test_a_key_inserted_concurrently_falls_back_to_the_upsert(
     migrated: Any, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Another writer holds one of the "new" keys uncommitted: the direct COPY waits on it, fails
     when that writer commits, and every row then takes the upsert path."""
-    if store.dialect_of(migrated) != "postgres":
-        pytest.skip("the direct-COPY path is PostgreSQL (psycopg 3) only")
     import psycopg
 
     dsn = request.getfixturevalue("pg_database")

@@ -144,6 +144,10 @@ def _load_override(params: Mapping[str, Any]) -> dict[str, Any]:
     model = params.get("load_model", "config")
     if model != "config":
         override["model"] = model
+    if model == "closed":
+        if params.get("rate") is not None:
+            raise ParamsError(f"param 'rate': {params['rate']!r} applies to the open load model only")
+        override["rate"] = None  # a target configured as open loop becomes closed for this run
     if override.get("duration_s") is not None and "requests" not in override:
         override["requests"] = None
     return override

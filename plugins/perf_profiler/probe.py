@@ -25,9 +25,9 @@ open loop, actual minus intended send time of every request; in the closed loop,
 A result is ``client_saturated`` when the lag p99 exceeds ``saturation_limit_ms`` -- the larger
 of :data:`SATURATION_LAG_FLOOR_MS` (2 ms) and :data:`SATURATION_LAG_FRACTION` (10 %) of the
 measured latency p99, i.e. when the generator's own delay is a material part of the tail it
-reports -- or when any send was dropped; ``saturation_reasons`` says why in plain words. Such numbers describe the
-load generator as much as the service, and every consumer (CLI summary, stored row, DAG log)
-says so.
+reports -- or when any send was dropped; ``saturation_reasons`` says why in plain words. Such
+numbers describe the load generator as much as the service, and every consumer (CLI summary,
+stored row, DAG log) says so.
 
 **Processes.** ``LoadSettings.processes = K > 1`` spreads one service's load over K worker
 processes (``spawn``): requests, concurrency, warm-up and rate are split (the open-loop
@@ -443,7 +443,10 @@ async def _open(session: aiohttp.ClientSession, target: _Target, plan: _Plan, t0
         if now < intended:
             burst = 0
             while now < intended:
-                await sleep((intended - now) / 1e9)
+                # event-loop timers tick in whole ms and round: sleep the whole ms that surely
+                # fit, then yield to the loop (responses keep flowing) until the intended time.
+                # CPU for precision: a rounded-up timer would send up to 0.5 ms late.
+                await sleep((intended - now) // 1_000_000 / 1000)
                 now = clock()
         elif burst >= _DISPATCH_BURST:  # behind schedule: still let responses in
             burst = 0

@@ -335,16 +335,17 @@ def upsert_metrics(hook: DbApiHook, rows: Sequence[Mapping[str, Any]]) -> int:
     if not rows:
         return 0
     dialect = dialect_of(hook)
-    values = _last_per_key([_prepare_row(row) for row in rows])
+    columns = _validated_columns(rows)
+    order = _last_index_per_key(columns)
     with closing(hook.get_conn()) as conn:
         try:
-            _write_rows(conn, dialect, values)
+            _write_rows(conn, dialect, columns, order)
             conn.commit()
         except BaseException:
             conn.rollback()
             raise
-    log.info("upserted %s perf_metrics rows (%s)", len(values), dialect)
-    return len(values)
+    log.info("upserted %s perf_metrics rows (%s)", len(order), dialect)
+    return len(order)
 
 
 def fetch_metrics(
@@ -399,27 +400,76 @@ _MISSING = object()
 
 
 def _prepare_row(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    """Validate one row dict and convert it to the bound values of the upsert.
+    """Validate one row dict and convert it to the bound values of the upsert."""
+    return _prepare_rows([row])[0]
 
-    The hot loop of a big upsert: one pass over precomputed (position, converter) pairs.
+
+def _prepare_rows(rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    """Validate row dicts and convert them to the bound values of the upsert, row by row."""
+    return _converted(_validated_columns(rows), range(len(rows)))
+
+
+def _validated_columns(rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """The rows' values column by column (METRIC_COLUMNS order, optional ones defaulted), after
+    the checks that need no conversion: every required key present, the key columns non-empty
+    strings, the id the uuid5 of the key (the id column is returned as text)."""
+    columns: list[list[Any]] = []
+    for column, default in _DEFAULTS:
+        if default is _MISSING:
+            try:
+                columns.append([row[column] for row in rows])
+            except KeyError:
+                for row in rows:
+                    missing = [c for c, d in _DEFAULTS if d is _MISSING and c not in row]
+                    if missing:
+                        raise ValueError(f"perf_metrics row is missing key(s): {', '.join(missing)}") from None
+                raise
+        else:
+            columns.append([row.get(column, default) for row in rows])
+    keys = [columns[p] for p in _KEY_POSITIONS]
+    for column, values in zip(KEY_COLUMNS, keys):
+        if not all(type(value) is str and value for value in values):
+            for value in values:
+                if not isinstance(value, str) or not value:
+                    raise ValueError(f"perf_metrics key column {column!r} must be a non-empty string, got {value!r}")
+    expected_ids = [make_row_id(*key) for key in zip(*keys)]
+    for given, expected_id in zip(columns[0], expected_ids):
+        if given != expected_id and str(given) != expected_id:
+            raise ValueError(f"perf_metrics row id {given!r} is not make_row_id(...) of its key ({expected_id})")
+    columns[0] = expected_ids
+    return columns
+
+
+def _converted(all_columns: list[list[Any]], indices: Sequence[int]) -> list[tuple[Any, ...]]:
+    """Bound values of the rows at ``indices``: each value validated and converted for binding.
+
+    The hot loop of a big upsert, so it works column by column: one list comprehension per
+    column with the common, valid case inline (a float that only needs rounding, an int, ...)
+    and the converter called only for the rest (which validates and raises, naming the column).
     """
-    get = row.get
-    values = [get(column, default) for column, default in _DEFAULTS]
-    if _MISSING in values:
-        missing = [column for column, value in zip(METRIC_COLUMNS, values) if value is _MISSING]
-        raise ValueError(f"perf_metrics row is missing key(s): {', '.join(missing)}")
-    key = [values[p] for p in _KEY_POSITIONS]
-    for column, value in zip(KEY_COLUMNS, key):
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"perf_metrics key column {column!r} must be a non-empty string, got {value!r}")
-    expected_id = make_row_id(*key)
-    if str(values[0]) != expected_id:
-        raise ValueError(f"perf_metrics row id {values[0]!r} is not make_row_id(...) of its key ({expected_id})")
+    if len(indices) == len(all_columns[0]) and isinstance(indices, range) and indices.start == 0:
+        columns = [list(values) for values in all_columns]
+    else:
+        columns = [[values[i] for i in indices] for values in all_columns]
+    finite = math.isfinite
     for position, column, convert in _CONVERT_AT:
-        value = values[position]
-        if value is not None:
-            values[position] = convert(value, column)
-    return tuple(values)
+        values = columns[position]
+        if convert is _decimal_10_2:
+            columns[position] = [round(v, 2) if type(v) is float and finite(v) else
+                                 None if v is None else convert(v, column) for v in values]
+        elif convert is _finite:
+            columns[position] = [v if type(v) is float and finite(v) else
+                                 None if v is None else convert(v, column) for v in values]
+        elif convert is _integer or convert is _boolean:
+            kind = int if convert is _integer else bool
+            columns[position] = [v if type(v) is kind else None if v is None else convert(v, column) for v in values]
+        elif convert is _to_utc_iso or convert is _canonical_json:
+            cached = _iso_text_to_utc if convert is _to_utc_iso else _canonical_json_text
+            columns[position] = [cached(v, column) if type(v) is str else
+                                 None if v is None else convert(v, column) for v in values]
+        else:
+            columns[position] = [None if v is None else convert(v, column) for v in values]
+    return list(zip(*columns))
 
 
 def _to_utc_iso(value: Any, column: str) -> str:
@@ -525,12 +575,13 @@ _DEFAULTS = tuple((column, OPTIONAL_COLUMNS.get(column, _MISSING)) for column in
 _KEY_POSITIONS = tuple(METRIC_COLUMNS.index(column) for column in KEY_COLUMNS)
 
 
-def _last_per_key(values: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Drop earlier rows repeating a key: one statement may not update the same row twice."""
-    positions = [METRIC_COLUMNS.index(column) for column in KEY_COLUMNS]
-    by_key = {tuple(v[p] for p in positions): v for v in values}
-    if len(by_key) != len(values):
-        log.warning("dropped %s perf_metrics rows repeating a key in one batch", len(values) - len(by_key))
+def _last_index_per_key(columns: list[list[Any]]) -> list[int]:
+    """Indices of the rows to write: an earlier row repeating a key is dropped (one statement may
+    not update the same row twice), the last one wins at the place of the first."""
+    by_key = {key: i for i, key in enumerate(zip(*(columns[p] for p in _KEY_POSITIONS)))}
+    dropped = len(columns[0]) - len(by_key)
+    if dropped:
+        log.warning("dropped %s perf_metrics rows repeating a key in one batch", dropped)
     return list(by_key.values())
 
 
@@ -550,24 +601,36 @@ def _upsert_sql(dialect: Dialect, values_clause: str | None = None, select_from:
     )
 
 
-def _write_rows(conn: Any, dialect: Dialect, values: list[tuple[Any, ...]]) -> None:
+def _write_rows(conn: Any, dialect: Dialect, columns: list[list[Any]], order: list[int]) -> None:
     """Send the upsert with the fastest batch API of the driver behind the hook."""
     with closing(conn.cursor()) as cur:
         if dialect == "sqlite":
-            cur.executemany(_upsert_sql(dialect), values)
+            cur.executemany(_upsert_sql(dialect), _converted(columns, order))
         elif type(conn).__module__.startswith("psycopg2"):
             from psycopg2.extras import execute_values
 
-            execute_values(cur, _upsert_sql(dialect, "%s"), values, page_size=1000)
+            execute_values(cur, _upsert_sql(dialect, "%s"), _converted(columns, order), page_size=1000)
         else:
-            _copy_then_upsert(cur, values)
+            _copy_then_upsert(cur, columns, order)
 
 
-def _copy_then_upsert(cur: Any, values: list[tuple[Any, ...]]) -> None:
+#: psycopg 3 COPY: rows are converted this many at a time while the server ingests the previous ones.
+_COPY_CHUNK = 1000
+
+
+def _copy_rows(cur: Any, table: str, columns: list[list[Any]], order: list[int]) -> None:
+    """COPY the rows at ``order`` into ``table``, converting chunk by chunk as the stream goes."""
+    with cur.copy(f"COPY {table} ({', '.join(METRIC_COLUMNS)}) FROM STDIN") as copy:
+        for start in range(0, len(order), _COPY_CHUNK):
+            for row in _converted(columns, order[start : start + _COPY_CHUNK]):
+                copy.write_row(row)
+
+
+def _copy_then_upsert(cur: Any, columns: list[list[Any]], order: list[int]) -> None:
     """psycopg 3: rows whose key is new are COPYed straight into perf_metrics; the others go
     through a COPY into a transaction-scoped temp table and one INSERT ... ON CONFLICT upsert.
 
-    The id is the uuid5 of the key (checked in ``_prepare_row``), so one primary-key lookup
+    The id is the uuid5 of the key (checked in ``_validated_columns``), so one primary-key lookup
     tells new keys from existing ones. Should a concurrent writer insert one of the "new" keys
     in between, the direct COPY fails on the unique key, is rolled back to its savepoint and
     every row takes the upsert path. The CHECKs and the unique key apply either way, within the
@@ -576,34 +639,31 @@ def _copy_then_upsert(cur: Any, values: list[tuple[Any, ...]]) -> None:
     """
     import psycopg
 
-    columns = ", ".join(METRIC_COLUMNS)
-    cur.execute(f"SELECT id::text FROM {TABLE} WHERE id = ANY(%s::uuid[])", ([v[0] for v in values],))
+    ids = columns[0]
+    # one text parameter: much cheaper to send than a 10k-element array
+    cur.execute(f"SELECT id::text FROM {TABLE} WHERE id = ANY(string_to_array(%s, ',')::uuid[])",
+                (",".join(ids[i] for i in order),))
     existing = {row[0] for row in cur.fetchall()}
-    fresh = [v for v in values if v[0] not in existing]
-    stale = [v for v in values if v[0] in existing]
+    fresh = [i for i in order if ids[i] not in existing]
+    stale = [i for i in order if ids[i] in existing]
     if fresh:
         cur.execute("SAVEPOINT perf_metrics_copy")
         try:
-            with cur.copy(f"COPY {TABLE} ({columns}) FROM STDIN") as copy:
-                for row in fresh:
-                    copy.write_row(row)
+            _copy_rows(cur, TABLE, columns, fresh)
         except psycopg.errors.UniqueViolation:
             cur.execute("ROLLBACK TO SAVEPOINT perf_metrics_copy")
-            log.info("perf_metrics keys appeared concurrently; upserting all %s rows", len(values))
-            stale = values
+            log.info("perf_metrics keys appeared concurrently; upserting all %s rows", len(order))
+            stale = order
         else:
             cur.execute("RELEASE SAVEPOINT perf_metrics_copy")
     if stale:
-        _stage_then_upsert(cur, stale)
+        _stage_then_upsert(cur, columns, stale)
 
 
-def _stage_then_upsert(cur: Any, values: list[tuple[Any, ...]]) -> None:
+def _stage_then_upsert(cur: Any, columns: list[list[Any]], order: list[int]) -> None:
     """COPY into a transaction-scoped temp table, then one INSERT ... SELECT ... ON CONFLICT."""
-    columns = ", ".join(METRIC_COLUMNS)
     cur.execute(f"CREATE TEMP TABLE {_STAGE_TABLE} (LIKE {TABLE} INCLUDING DEFAULTS) ON COMMIT DROP")
-    with cur.copy(f"COPY {_STAGE_TABLE} ({columns}) FROM STDIN") as copy:
-        for row in values:
-            copy.write_row(row)
+    _copy_rows(cur, _STAGE_TABLE, columns, order)
     cur.execute(_upsert_sql("postgres", select_from=_STAGE_TABLE))
 
 
