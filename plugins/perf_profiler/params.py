@@ -19,7 +19,7 @@ LOAD_MODELS = ("config", "closed", "open")
 TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 LOAD_OVERRIDES = ("requests", "concurrency", "rate", "duration_s", "warmup")
 PARAM_KEYS = ("services", "load_model", *LOAD_OVERRIDES, "budget_p95_ms", "tenant", "fail_on_violation")
-MAX_RATE = getattr(t, "MAX_RATE", 50_000.0)
+MAX_RATE = t.MAX_RATE
 
 
 class ParamsError(ValueError):
