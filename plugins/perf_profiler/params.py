@@ -19,7 +19,6 @@ LOAD_MODELS = ("config", "closed", "open")
 TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 LOAD_OVERRIDES = ("requests", "concurrency", "rate", "duration_s", "warmup")
 PARAM_KEYS = ("services", "load_model", *LOAD_OVERRIDES, "budget_p95_ms", "tenant", "fail_on_violation")
-MAX_RATE = t.MAX_RATE
 
 
 class ParamsError(ValueError):
@@ -66,7 +65,7 @@ def param_schemas(names: Sequence[str]) -> dict[str, dict[str, Any]]:
         "concurrency": {"default": None, **_number("integer", 1, t.MAX_CONCURRENCY), "title": "Concurrency",
                         "description": "Requests in flight (the cap, for the open loop). Empty = from targets.",
                         "section": "Load"},
-        "rate": {"default": None, **_number("number", 0, MAX_RATE, exclusive=True), "title": "Rate (req/s)",
+        "rate": {"default": None, **_number("number", 0, t.MAX_RATE, exclusive=True), "title": "Rate (req/s)",
                  "description": "Open loop: arrivals per second per endpoint. Empty = from targets.",
                  "section": "Load"},
         "duration_s": {"default": None, **_number("number", 0, t.MAX_DURATION_S, exclusive=True),
