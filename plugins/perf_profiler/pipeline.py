@@ -196,10 +196,11 @@ def _rederived_rows(hook, identity: RunIdentity, budgets) -> list[dict[str, Any]
     from airflow.sdk.exceptions import AirflowSkipException
 
     from perf_profiler.backfill import rederive_rows
-    from perf_profiler.store import fetch_interval
+    from perf_profiler.store import fetch_metrics
 
-    stored = fetch_interval(hook, identity.dag_id, identity.tenant_id,
-                            identity.data_interval_start, identity.data_interval_end)
+    interval = (identity.data_interval_start, identity.data_interval_end)
+    stored = [] if None in interval else fetch_metrics(
+        hook, dag_id=identity.dag_id, tenant_id=identity.tenant_id, data_interval=interval)
     if not stored:
         message = (f"no data for interval {identity.data_interval_start} – {identity.data_interval_end}: "
                    "no measurement was stored for it and a backfill cannot measure the past; skipping")

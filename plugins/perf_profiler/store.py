@@ -349,16 +349,25 @@ def upsert_metrics(hook: DbApiHook, rows: Sequence[Mapping[str, Any]]) -> int:
 
 
 def fetch_metrics(
-    hook: DbApiHook, *, dag_id: str | None = None, run_id: str | None = None, tenant_id: str | None = None
+    hook: DbApiHook,
+    *,
+    dag_id: str | None = None,
+    run_id: str | None = None,
+    tenant_id: str | None = None,
+    data_interval: tuple[Any, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Stored rows (METRIC_COLUMNS + created_at, updated_at) in the same shape on both dialects.
 
-    Timestamps come back as ISO-8601 UTC text, decimals as float, JSON columns as compact
-    sorted JSON text; ordered by the unique key.
+    Filters are ANDed; ``data_interval`` (start, end) selects the rows of one data interval,
+    whichever run measured them. Timestamps come back as ISO-8601 UTC text, decimals as float,
+    JSON columns as compact sorted JSON text; ordered by the unique key.
     """
     dialect = dialect_of(hook)
     mark = _PARAMSTYLE[dialect]
     filters = {"tenant_id": tenant_id, "dag_id": dag_id, "run_id": run_id}
+    if data_interval is not None:
+        filters["data_interval_start"] = _to_utc_iso(data_interval[0], "data_interval_start")
+        filters["data_interval_end"] = _to_utc_iso(data_interval[1], "data_interval_end")
     where = [f"{column} = {mark}" for column, value in filters.items() if value is not None]
     params = [value for value in filters.values() if value is not None]
     sql = (
@@ -366,28 +375,6 @@ def fetch_metrics(
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + f" ORDER BY {', '.join(KEY_COLUMNS)}"
     )
-    with closing(hook.get_conn()) as conn, closing(conn.cursor()) as cur:
-        cur.execute(sql, params)
-        names = [d[0] for d in cur.description]
-        records = cur.fetchall()
-        conn.rollback()
-    return [_normalise_row(dict(zip(names, record))) for record in records]
-
-
-def fetch_interval(
-    hook: DbApiHook, dag_id: str, tenant_id: str, start: Any, end: Any
-) -> list[dict[str, Any]]:
-    """Stored rows of one data interval (any run), like ``fetch_metrics``; none when unbounded."""
-    if start is None or end is None:
-        return []
-    dialect = dialect_of(hook)
-    mark = _PARAMSTYLE[dialect]
-    sql = (
-        f"SELECT {', '.join(METRIC_COLUMNS + AUDIT_COLUMNS)} FROM {TABLE} WHERE dag_id = {mark} "
-        f"AND tenant_id = {mark} AND data_interval_start = {mark} AND data_interval_end = {mark} "
-        f"ORDER BY {', '.join(KEY_COLUMNS)}"
-    )
-    params = [dag_id, tenant_id, _to_utc_iso(start, "data_interval_start"), _to_utc_iso(end, "data_interval_end")]
     with closing(hook.get_conn()) as conn, closing(conn.cursor()) as cur:
         cur.execute(sql, params)
         names = [d[0] for d in cur.description]
