@@ -27,7 +27,7 @@ from fake_insight import FakeInsight
 from servers import BenchServer
 from test_faults import config, perf_dag, run_dag, service, stored_rows, task_states
 
-from perf_profiler import pipeline, targets
+from perf_profiler import pipeline, target_auth, targets
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -209,9 +209,9 @@ def header_conn(monkeypatch: pytest.MonkeyPatch):
 
 def test_connection_headers_from_password_and_extra(header_conn) -> None:
     conn_id = header_conn(password="tok-1", extra={"headers": {"X-Api-Key": "key-1"}})
-    assert pipeline.connection_headers(conn_id) == {"X-Api-Key": "key-1", "Authorization": "Bearer tok-1"}
+    assert target_auth.connection_headers(conn_id) == {"X-Api-Key": "key-1", "Authorization": "Bearer tok-1"}
     conn_id = header_conn(password="tok-1", extra={"headers": {"authorization": "Basic abc"}})
-    assert pipeline.connection_headers(conn_id) == {"authorization": "Basic abc"}, "the extra's own wins"
+    assert target_auth.connection_headers(conn_id) == {"authorization": "Basic abc"}, "the extra's own wins"
 
 
 @pytest.mark.parametrize("headers, message", [

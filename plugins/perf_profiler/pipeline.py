@@ -77,6 +77,7 @@ def _read_targets(variable_json: str | None):
 def benchmark(service_dict: Mapping[str, Any]) -> dict[str, Any]:
     """Probe one service; failures of the target are counted in the result, never raised."""
     from perf_profiler.probe import run_probe
+    from perf_profiler.target_auth import connection_headers
     from perf_profiler.targets import parse_service, with_secret_headers
 
     service = parse_service(dict(service_dict))
@@ -98,33 +99,6 @@ def benchmark(service_dict: Mapping[str, Any]) -> dict[str, Any]:
                 "; ".join(endpoint.get("saturation_reasons", [])),
             )
     return result
-
-
-def connection_headers(conn_id: str) -> dict[str, str]:
-    """Secret request headers of a target, from the Airflow connection ``conn_id``.
-
-    The connection's extra ``{"headers": {"X-Api-Key": "..."}}`` gives headers as they are; its
-    password, when set, becomes ``Authorization: Bearer <password>`` (unless the extra already has
-    an Authorization header). Every value is registered with Airflow's secrets masker; callers
-    keep them out of XCom, logs and rows (only ``headers_conn_id`` travels).
-    """
-    from airflow.sdk import BaseHook
-    from airflow.sdk.log import mask_secret
-
-    from perf_profiler.targets import TargetsError
-
-    conn = BaseHook.get_connection(conn_id)
-    headers = conn.extra_dejson.get("headers") or {}
-    if not isinstance(headers, Mapping):
-        raise TargetsError(f"connection {conn_id!r}: extra 'headers' must be an object of name -> string value")
-    headers = dict(headers)
-    if conn.password and not any(str(name).lower() == "authorization" for name in headers):
-        headers["Authorization"] = f"Bearer {conn.password}"
-    for name, value in headers.items():
-        if isinstance(value, str) and value:
-            mask_secret(value, str(name))
-    log.info("secret headers from connection %s: %s", conn_id, ", ".join(sorted(map(str, headers))) or "none")
-    return headers
 
 
 def run_identity(context: Mapping[str, Any], tenant_id: str = "default") -> RunIdentity:

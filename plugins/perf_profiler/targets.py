@@ -18,7 +18,7 @@ probe runs for that long and ``load.requests`` is ignored; ``requests`` may be `
 when ``duration_s`` is set. Numbers above the safety caps (``MAX_*`` below) are refused.
 Secrets never live in this file: URLs with credentials and secret-looking headers are refused.
 ``headers_conn_id`` names an Airflow connection holding the secret headers instead (see
-``pipeline.connection_headers``); ``verify_tls: false`` turns off certificate checks for one
+``target_auth.connection_headers``); ``verify_tls: false`` turns off certificate checks for one
 service (e.g. a self-signed staging server), it is on by default.
 """
 from __future__ import annotations
