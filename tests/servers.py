@@ -12,7 +12,8 @@
   path, counting from 1) · ``/status/{code}`` · ``/bytes/{n}`` (streams n bytes) ·
   ``/redirect-loop`` (302 to itself) · ``/echo`` (200; keeps method, headers, body in
   ``stats.last_request``).
-- :class:`RawTCPServer` -- answers every connection with fixed bytes and closes (not HTTP).
+- :class:`ScriptedServer` -- a raw TCP server running a script per connection (hang, drip, ...);
+  :func:`raw_tcp_server` -- one that answers fixed bytes and closes (not HTTP).
 - :func:`refused_port` -- a loopback port nobody listens on.
 - :func:`self_signed_server_context` -- TLS context with a fresh self-signed certificate, for
   ``BenchServer(ssl_context=...)``.
@@ -188,18 +189,20 @@ class BenchServer:
         self.port = self._runner.addresses[0][1]
 
 
-class RawTCPServer:
-    """Answers every connection with ``reply`` (after reading once) and closes it."""
+class ScriptedServer:
+    """A raw TCP server on 127.0.0.1 running ``script(reader, writer, server)`` per connection."""
 
-    def __init__(self, reply: bytes = b"this is not HTTP\r\n\r\n") -> None:
-        self.reply = reply
+    def __init__(self, script: Callable[[asyncio.StreamReader, asyncio.StreamWriter, ScriptedServer], Awaitable[None]]):
+        self.script = script
         self.connections = 0
+        self.sent_per_connection: list[int] = []
         self.port = 0
         self._loop: LoopThread | None = None
         self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
 
-    def __enter__(self) -> RawTCPServer:
-        self._loop = LoopThread("raw-tcp-server")
+    def __enter__(self) -> ScriptedServer:
+        self._loop = LoopThread("scripted-server")
         self._server = self._loop.call(asyncio.start_server(self._handle, HOST, 0))
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -207,7 +210,9 @@ class RawTCPServer:
     def __exit__(self, *exc: object) -> None:
         assert self._loop is not None and self._server is not None
         self._server.close()
-        self._loop.call(self._server.wait_closed())
+        for writer in list(self._open):
+            self._loop.loop.call_soon_threadsafe(writer.transport.abort)
+        self._loop.call(asyncio.sleep(0.05))  # let the scripts see the abort and return
         self._loop.close()
 
     @property
@@ -216,10 +221,25 @@ class RawTCPServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self._open.add(writer)
+        try:
+            await self.script(reader, writer, self)
+        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._open.discard(writer)
+            writer.transport.abort()
+
+
+def raw_tcp_server(reply: bytes = b"this is not HTTP\r\n\r\n") -> ScriptedServer:
+    """Answers every connection with ``reply`` (after reading once) and closes it: not HTTP."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: ScriptedServer) -> None:
         await reader.read(65536)
-        writer.write(self.reply)
+        writer.write(reply)
         await writer.drain()
-        writer.close()
+
+    return ScriptedServer(answer)
 
 
 def refused_port() -> int:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from fake_insight import FakeInsight
-from servers import BenchServer, LoopThread, RawTCPServer, refused_port, self_signed_server_context
+from servers import BenchServer, raw_tcp_server, ScriptedServer, refused_port, self_signed_server_context
 from tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(240)
@@ -120,48 +120,6 @@ def pg_metrics(pg_database: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 # =========================================================================== misbehaving servers
-class ScriptedServer:
-    """A raw TCP server on 127.0.0.1 running ``script(reader, writer, server)`` per connection."""
-
-    def __init__(self, script: Callable[[asyncio.StreamReader, asyncio.StreamWriter, ScriptedServer], Awaitable[None]]):
-        self.script = script
-        self.connections = 0
-        self.sent_per_connection: list[int] = []
-        self.port = 0
-        self._loop: LoopThread | None = None
-        self._server: asyncio.Server | None = None
-        self._open: set[asyncio.StreamWriter] = set()
-
-    def __enter__(self) -> ScriptedServer:
-        self._loop = LoopThread("scripted-server")
-        self._server = self._loop.call(asyncio.start_server(self._handle, "127.0.0.1", 0))
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None and self._server is not None
-        self._server.close()
-        for writer in list(self._open):
-            self._loop.loop.call_soon_threadsafe(writer.transport.abort)
-        self._loop.call(asyncio.sleep(0.05))  # let the scripts see the abort and return
-        self._loop.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        self._open.add(writer)
-        try:
-            await self.script(reader, writer, self)
-        except (ConnectionError, OSError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._open.discard(writer)
-            writer.transport.abort()
-
-
 async def _read_head(reader: asyncio.StreamReader) -> None:
     await reader.readuntil(b"\r\n\r\n")
 
@@ -224,7 +182,7 @@ RELAXED = {"timeout_s": 10.0, "connect_timeout_s": 5.0}
 @pytest.fixture
 def fault_targets() -> Iterator[tuple[list[dict[str, Any]], ScriptedServer]]:
     with BenchServer() as bench, BenchServer(ssl_context=self_signed_server_context()) as tls, \
-            RawTCPServer() as raw, ScriptedServer(hang) as hung, ScriptedServer(drip) as dripping, \
+            raw_tcp_server() as raw, ScriptedServer(hang) as hung, ScriptedServer(drip) as dripping, \
             ScriptedServer(huge_body) as huge:
         yield [
             service("healthy", bench.url, "/ok", load=RELAXED),

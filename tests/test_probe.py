@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from servers import BenchServer, RawTCPServer, refused_port, self_signed_server_context
+from servers import BenchServer, raw_tcp_server, refused_port, self_signed_server_context
 
 from perf_profiler import histogram
 from perf_profiler.probe import ERROR_CLASSES, classify_error, run_probe
@@ -107,7 +107,7 @@ def redirect_loop() -> Iterator[tuple[str, Endpoint, dict[str, Any]]]:
 
 @contextlib.contextmanager
 def not_http() -> Iterator[tuple[str, Endpoint, dict[str, Any]]]:
-    with RawTCPServer() as raw:
+    with raw_tcp_server() as raw:
         yield raw.url, Endpoint("/ok"), {}
 
 

@@ -35,16 +35,17 @@ datetime) or SQLite (float, text) gives the same key as the in-memory row.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import hashlib
 import json
 import logging
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
+
+from perf_profiler.aio import run_sync
 
 if TYPE_CHECKING:  # aiohttp is imported lazily: DAG files import this module at parse time
     import aiohttp
@@ -69,7 +70,6 @@ HOLD_STATUSES = frozenset({401, 403, 404, 405})
 
 _IDENTITY = ("tenant_id", "dag_id", "run_id", "service", "endpoint")
 
-T = TypeVar("T")
 Payload = Mapping[str, Any]
 
 
@@ -328,16 +328,6 @@ def _strip_userinfo(url: str) -> str:
     if parts.port:
         netloc = f"{netloc}:{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine from sync code; uses a worker thread if a loop is already running here."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 # --------------------------------------------------------------------------- outbox

@@ -92,7 +92,7 @@ def summarize_endpoint(
     method = _common_method(service, endpoint, parts)
     ok = sum(int(part["ok"]) for part in parts)
     requests = sum(int(part["requests"]) for part in parts)
-    errors = _add_counts(part["errors"] for part in parts)
+    errors = add_counts(part["errors"] for part in parts)
     error_count = sum(errors.values())
     started_at = min(float(part["started_at"]) for part in parts)
     finished_at = max(float(part["finished_at"]) for part in parts)
@@ -109,7 +109,7 @@ def summarize_endpoint(
         ok_count=ok,
         error_count=error_count,
         errors_by_class=errors,
-        status_codes=dict(sorted(_add_counts(part["status_codes"] for part in parts).items())),
+        status_codes=dict(sorted(add_counts(part["status_codes"] for part in parts).items())),
         p50_ms=stats.p50_ms,
         p90_ms=stats.p90_ms,
         p95_ms=stats.p95_ms,
@@ -207,7 +207,7 @@ def _common_method(service: str, endpoint: str, parts: Sequence[Mapping[str, Any
     return methods[0]
 
 
-def _add_counts(mappings: Iterable[Mapping[str, int]]) -> dict[str, int]:
+def add_counts(mappings: Iterable[Mapping[str, int]]) -> dict[str, int]:
     """Key-wise sum; keys keep their first-seen order and zero counts are kept."""
     total: Counter[str] = Counter()
     for mapping in mappings:

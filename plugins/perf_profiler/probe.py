@@ -65,6 +65,8 @@ import aiohttp
 from yarl import URL
 
 from perf_profiler import histogram
+from perf_profiler.aio import run_sync
+from perf_profiler.metrics import add_counts
 from perf_profiler.targets import LOAD_MODELS, Endpoint, LoadSettings, Service
 
 log = logging.getLogger(__name__)
@@ -645,19 +647,8 @@ async def probe_service(
 
 
 def _run(coro: Any, use_uvloop: bool | None) -> Any:
-    """Run ``coro`` on a fresh event loop (uvloop when asked/installed) and return its result.
-
-    When this thread already runs an event loop (a notebook, an async caller, Playwright's sync
-    API in a test session), the probe gets a thread and a loop of its own instead of failing.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return _run_here(coro, use_uvloop)
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="perf-profiler-probe") as pool:
-        return pool.submit(_run_here, coro, use_uvloop).result()
+    """Run ``coro`` on a fresh event loop (uvloop when asked/installed) and return its result."""
+    return run_sync(coro, runner=lambda c: _run_here(c, use_uvloop))
 
 
 def _run_here(coro: Any, use_uvloop: bool | None) -> Any:
@@ -772,14 +763,6 @@ def _collect(procs: list[Any], results: Any, barrier: Any, count: int) -> list[d
     return [parts[i] for i in range(count)]
 
 
-def _add_counts(dicts: list[dict[str, int]]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for d in dicts:
-        for key, n in d.items():
-            total[key] = total.get(key, 0) + n
-    return total
-
-
 def _merge_hists(encoded: list[str | None]) -> str | None:
     if any(e is None for e in encoded):
         return None
@@ -804,12 +787,12 @@ def _merge_entries(parts: list[dict[str, Any]]) -> dict[str, Any]:
         "duration_s": first["duration_s"],
         "requests": sum(p["requests"] for p in parts),
         "ok": sum(p["ok"] for p in parts),
-        "errors": _add_counts([p["errors"] for p in parts]),
-        "status_codes": dict(sorted(_add_counts([p["status_codes"] for p in parts]).items(),
+        "errors": add_counts([p["errors"] for p in parts]),
+        "status_codes": dict(sorted(add_counts([p["status_codes"] for p in parts]).items(),
                                     key=lambda item: int(item[0]))),
         "scheduled": sum(p["scheduled"] for p in parts),
         "dropped": sum(p["dropped"] for p in parts),
-        "drops": _add_counts([p["drops"] for p in parts]),
+        "drops": add_counts([p["drops"] for p in parts]),
         "latency_hist": _merge_hists([p["latency_hist"] for p in parts]),
         "error_hist": _merge_hists([p["error_hist"] for p in parts]),
         "service_hist": _merge_hists([p["service_hist"] for p in parts]),

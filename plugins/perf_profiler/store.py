@@ -164,6 +164,11 @@ def dialect_of(hook: DbApiHook) -> Dialect:
     raise ValueError(f"unsupported hook {type(hook).__name__} (conn_type {conn_type!r}): need postgres or sqlite")
 
 
+def placeholder(hook: DbApiHook) -> str:
+    """The bound-parameter marker of the hook's driver: ``%s`` (psycopg) or ``?`` (sqlite3)."""
+    return _PARAMSTYLE[dialect_of(hook)]
+
+
 # --------------------------------------------------------------------------- migrations
 
 

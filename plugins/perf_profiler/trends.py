@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
+
+from perf_profiler.store import placeholder
 
 WINDOW = 20
 MIN_HISTORY = 5
@@ -49,12 +53,6 @@ def is_regression(p95_ms: float, base: Baseline | None) -> bool:
     return base is not None and p95_ms > base.threshold_ms
 
 
-def _mark(hook) -> str:
-    from perf_profiler.store import dialect_of
-
-    return "?" if dialect_of(hook) == "sqlite" else "%s"
-
-
 def _history(cur, mark: str, row: Mapping[str, Any]) -> list[float]:
     cur.execute(
         f"SELECT p95_ms FROM perf_metrics WHERE tenant_id = {mark} AND dag_id = {mark} AND service = {mark} "
@@ -84,9 +82,7 @@ def _clear(cur, mark: str, row: Mapping[str, Any]) -> None:
 
 def detect(hook, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Judge each row against its history; record regressions (idempotently) and return them."""
-    from contextlib import closing
-
-    mark = _mark(hook)
+    mark = placeholder(hook)
     found = []
     with closing(hook.get_conn()) as conn, closing(conn.cursor()) as cur:
         for row in rows:
@@ -104,9 +100,7 @@ def detect(hook, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def rollup(hook, rows: Iterable[Mapping[str, Any]]) -> int:
     """Recompute the daily rollup of every (tenant, service, endpoint, day) these rows touch."""
-    from contextlib import closing
-
-    mark = _mark(hook)
+    mark = placeholder(hook)
     keys = sorted({(r["tenant_id"], r["service"], r["endpoint"], r["measured_at"][:10]) for r in rows})
     with closing(hook.get_conn()) as conn, closing(conn.cursor()) as cur:
         for tenant, service, endpoint, day in keys:
@@ -121,8 +115,6 @@ def rollup(hook, rows: Iterable[Mapping[str, Any]]) -> int:
 
 
 def _next_day(day: str) -> str:
-    from datetime import date, timedelta
-
     return f"{(date.fromisoformat(day) + timedelta(days=1)).isoformat()}T00:00:00+00:00"
 
 
