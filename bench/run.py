@@ -13,7 +13,7 @@ to CPU 0 and the servers (nginx, the stall server) to CPU 1 with ``taskset``.
     truth, next to hey's and perf-profiler's closed loop on the same server.
 (c) client overhead at a fixed 1,000 req/s against nginx: perf-profiler's open loop vs ``hey -q``.
 (d) merging 1,000 HDR histograms of 100k samples each and computing percentiles: time and bytes.
-(e) upserting 10,000 rows into PostgreSQL through ``perf_profiler.store``, vs a plain COPY of the
+(e) upserting 10,000 rows into PostgreSQL through ``perf_profiler.storage.repository``, vs a plain COPY of the
     same rows (skipped when no PostgreSQL answers at ``$PERF_PROFILER_BENCH_PG``).
 
 Writes ``bench/results/latest.json`` (every number, the machine, the targets) and
@@ -158,8 +158,8 @@ def stall_server(cpus: Cpus, stall_s: float, period_s: float) -> Iterator[str]:
 _OURS_CPU = """
 import json, sys, time
 import numpy  # noqa: F401 -- imported before the clock starts, as in a long-lived worker
-from perf_profiler.probe import run_probe
-from perf_profiler.targets import Endpoint, LoadSettings, Service
+from perf_profiler.engine.runner import run_probe
+from perf_profiler.model.targets import Endpoint, LoadSettings, Service
 url, duration, concurrency = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 service = Service("bench", url.rstrip("/"), (Endpoint("/"),),
                   load=LoadSettings(requests=None, duration_s=duration, concurrency=concurrency, warmup=500))
@@ -181,7 +181,7 @@ def ours_cpu(url: str, cpu: int, pin: Cpus, duration_s: float, concurrency: int)
 
 def ours(url: str, cpus: list[int], pin: Cpus, *args: str, timeout: float = 300) -> dict[str, Any]:
     """One `perf-profiler probe --json` run; its endpoint summary (plus the request rate)."""
-    cmd = [*pin.pin(*cpus), sys.executable, "-m", "perf_profiler.cli", "probe", url, "--json", *args]
+    cmd = [*pin.pin(*cpus), sys.executable, "-m", "perf_profiler.cli.main", "probe", url, "--json", *args]
     (summary,) = json.loads(run(cmd, timeout))["summaries"]
     summary.pop("latency_hist", None), summary.pop("error_hist", None)
     summary.pop("service_hist", None), summary.pop("lag_hist", None)
@@ -340,7 +340,7 @@ def bench_histograms(count: int, samples: int) -> dict[str, Any]:
     """(d) merge ``count`` encoded histograms of ``samples`` latencies each, then percentiles."""
     import numpy as np
 
-    from perf_profiler import histogram
+    from perf_profiler.analysis import histogram
 
     rng = np.random.default_rng(4)
     started = time.perf_counter()
@@ -366,7 +366,7 @@ def bench_histograms(count: int, samples: int) -> dict[str, Any]:
 
 
 def bench_store(rows_n: int) -> dict[str, Any]:
-    """(e) upsert ``rows_n`` rows through perf_profiler.store vs a plain COPY of the same rows."""
+    """(e) upsert ``rows_n`` rows through perf_profiler.storage.repository vs a plain COPY of the same rows."""
     import psycopg
 
     try:
@@ -394,11 +394,11 @@ def _bench_rows(rows_n: int, requests: int = 200) -> list[dict[str, Any]]:
 
     import numpy as np
 
-    from perf_profiler import histogram
-    from perf_profiler.metrics import summarize_endpoint
-    from perf_profiler.probe import ERROR_CLASSES
-    from perf_profiler.rows import RunIdentity, build_row
-    from perf_profiler.targets import Budget
+    from perf_profiler.analysis import histogram
+    from perf_profiler.analysis.reduce import summarize_endpoint
+    from perf_profiler.engine.runner import ERROR_CLASSES
+    from perf_profiler.analysis.rows import RunIdentity, build_row
+    from perf_profiler.model.targets import Budget
 
     rng = np.random.default_rng(5)
 
@@ -429,7 +429,7 @@ def _bench_rows(rows_n: int, requests: int = 200) -> list[dict[str, Any]]:
 def _store_rates(dsn: str, rows_n: int) -> dict[str, Any]:
     import psycopg
 
-    from perf_profiler import store
+    from perf_profiler.storage import repository as store
 
     rows = _bench_rows(rows_n)
     hook = store.get_hook("perf_bench_db")
@@ -617,7 +617,7 @@ def markdown(report: dict[str, Any]) -> str:
     e = r.get("e")
     if e and "skipped" not in e:
         lines.append(
-            f"| e | upsert {e['rows']:,} rows into PostgreSQL via perf_profiler.store "
+            f"| e | upsert {e['rows']:,} rows into PostgreSQL via perf_profiler.storage.repository "
             f"| new keys {_fmt(e['upsert_new_keys_rows_per_s'])} rows/s · existing keys {_fmt(e['upsert_existing_keys_rows_per_s'])} rows/s "
             f"| plain COPY {_fmt(e['plain_copy_rows_per_s'])} rows/s | {e['new_keys_ratio_vs_copy']:.2f}× / "
             f"{e['existing_keys_ratio_vs_copy']:.2f}× COPY | ≥ 20k rows/s | {_ok(t['e_upsert_rate']['met'])} |")

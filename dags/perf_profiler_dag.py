@@ -17,8 +17,8 @@ from datetime import timedelta
 import pendulum
 
 from airflow.sdk import CronDataIntervalTimetable, TriggerRule, Variable, dag, get_current_context, task
-from perf_profiler.assets import PERF_METRICS_ASSET
-from perf_profiler.params import form_params
+from perf_profiler.tasks.assets import PERF_METRICS_ASSET
+from perf_profiler.model.params import form_params
 
 BENCHMARK_POOL = "perf_profiler"
 
@@ -42,7 +42,7 @@ BENCHMARK_POOL = "perf_profiler"
 def perf_profiler():
     @task
     def load_targets() -> list[dict]:
-        from perf_profiler import pipeline
+        from perf_profiler.tasks import pipeline
 
         context = get_current_context()
         dag_run = context["dag_run"]
@@ -54,14 +54,14 @@ def perf_profiler():
 
     @task(pool=BENCHMARK_POOL, map_index_template="{{ service_name }}", max_active_tis_per_dag=2)
     def benchmark(service: dict) -> dict:
-        from perf_profiler import pipeline
+        from perf_profiler.tasks import pipeline
 
         get_current_context()["service_name"] = service["name"]
         return pipeline.benchmark(service)
 
     @task(outlets=[PERF_METRICS_ASSET], trigger_rule=TriggerRule.NONE_FAILED)
     def store(plan: dict, results: list[dict]) -> dict:
-        from perf_profiler import pipeline
+        from perf_profiler.tasks import pipeline
 
         context = get_current_context()
         identity = pipeline.run_identity(context, tenant_id=plan["options"]["tenant"])
@@ -71,7 +71,7 @@ def perf_profiler():
 
     @task.branch
     def check_budget(stored: dict) -> str:
-        from perf_profiler import pipeline
+        from perf_profiler.tasks import pipeline
 
         return pipeline.choose_branch(stored)
 
@@ -81,19 +81,19 @@ def perf_profiler():
 
     @task
     def budget_violated(stored: dict) -> list[str]:
-        from perf_profiler import pipeline
+        from perf_profiler.tasks import pipeline
 
         return pipeline.log_violations(stored)
 
     @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
     def post_to_insight(stored: dict) -> dict:
-        from perf_profiler import pipeline
+        from perf_profiler.tasks import pipeline
 
         return pipeline.post_to_insight(stored)
 
     @task(retries=0)
     def gate(stored: dict) -> int:
-        from perf_profiler import pipeline
+        from perf_profiler.tasks import pipeline
 
         return pipeline.gate(stored)
 

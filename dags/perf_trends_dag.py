@@ -12,7 +12,7 @@ from __future__ import annotations
 import pendulum
 
 from airflow.sdk import dag, get_current_context, task
-from perf_profiler.assets import PERF_METRICS_ASSET
+from perf_profiler.tasks.assets import PERF_METRICS_ASSET
 
 
 @dag(
@@ -28,7 +28,7 @@ from perf_profiler.assets import PERF_METRICS_ASSET
 def perf_trends():
     @task
     def analyse() -> dict:
-        from perf_profiler import pipeline
+        from perf_profiler.tasks import pipeline
 
         events = get_current_context()["triggering_asset_events"][PERF_METRICS_ASSET]
         return pipeline.analyse_trends([event.extra for event in events])

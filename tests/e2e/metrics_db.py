@@ -16,7 +16,7 @@ import psycopg2.extras
 
 
 class PgHook:
-    """The part of a DbApiHook that perf_profiler.store uses (conn_type + get_conn) on a DSN."""
+    """The part of a DbApiHook that perf_profiler.storage.repository uses (conn_type + get_conn) on a DSN."""
 
     conn_type = "postgres"
 
@@ -52,12 +52,12 @@ class MetricsDB:
         return len(self.query("SELECT id FROM perf_metrics"))
 
     def migrate(self) -> None:
-        from perf_profiler.store import migrate
+        from perf_profiler.storage.repository import migrate
 
         migrate(self.hook)
 
     def seed(self, rows: Iterable[dict[str, Any]]) -> int:
-        from perf_profiler.store import upsert_metrics
+        from perf_profiler.storage.repository import upsert_metrics
 
         self.migrate()
         return upsert_metrics(self.hook, list(rows))
@@ -78,10 +78,10 @@ def measured_row(
     dag_id: str = "perf_profiler",
 ) -> dict[str, Any]:
     """A perf_metrics row as a measuring run would have stored it, from raw latencies (ms)."""
-    from perf_profiler import histogram
-    from perf_profiler.metrics import summarize_endpoint
-    from perf_profiler.rows import RunIdentity, build_row, iso_utc
-    from perf_profiler.targets import Budget
+    from perf_profiler.analysis import histogram
+    from perf_profiler.analysis.reduce import summarize_endpoint
+    from perf_profiler.analysis.rows import RunIdentity, build_row, iso_utc
+    from perf_profiler.model.targets import Budget
 
     latency = histogram.new_histogram()
     histogram.record_many(latency, [ms * 1000.0 for ms in latencies_ms])

@@ -1,0 +1,206 @@
+"""Command line: ``perf-profiler probe URL...`` and ``perf-profiler demo-services``.
+
+``probe`` runs a closed loop by default (``-n``/``--duration`` with ``-c`` in flight), an open
+loop with ``--rate R --duration D`` (R arrivals per second per URL on a fixed timeline; ``-c``
+is then the cap on requests in flight). ``--targets FILE`` probes the services of a targets
+config instead of URLs; any load flag given on the command line overrides their ``load``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from urllib.parse import urlsplit
+
+from perf_profiler.model.targets import MAX_CONCURRENCY, Endpoint, LoadSettings, Service
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """'500ms', '10s', '2m', '1h' or a bare number of seconds → seconds (> 0)."""
+    match = _DURATION.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: expected e.g. 500ms, 10s, 2m")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def services_from_urls(urls: Sequence[str], load: LoadSettings) -> list[Service]:
+    """Group URLs by scheme://host:port into services, one endpoint per path (order kept)."""
+    grouped: dict[str, list[str]] = {}
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SystemExit(f"perf-profiler: invalid URL {url!r}: expected http(s)://host[:port]/path")
+        if parts.username or parts.password:
+            raise SystemExit(f"perf-profiler: URL {url!r} embeds credentials; refusing to send them")
+        base = f"{parts.scheme}://{parts.netloc}"
+        path = parts.path or "/"
+        if parts.query:
+            path = f"{path}?{parts.query}"
+        grouped.setdefault(base, [])
+        if path not in grouped[base]:
+            grouped[base].append(path)
+    return [
+        Service(name=urlsplit(base).netloc, base_url=base,
+                endpoints=tuple(Endpoint(path=p) for p in paths), load=load)
+        for base, paths in grouped.items()
+    ]
+
+
+def _url_load(args: argparse.Namespace) -> LoadSettings:
+    """The load of ``probe URL...``: the flags, with the CLI's defaults for those not given."""
+    timeout = 5.0 if args.timeout is None else args.timeout
+    model = args.model or ("open" if args.rate is not None else "closed")
+    concurrency = args.concurrency
+    if concurrency is None:  # open loop: room for `rate` arrivals that all wait up to the timeout
+        concurrency = 10 if model == "closed" else min(MAX_CONCURRENCY, max(10, math.ceil((args.rate or 0) * timeout)))
+    return LoadSettings(
+        model=model, requests=200 if args.requests is None else args.requests, duration_s=args.duration,
+        concurrency=concurrency, warmup=10 if args.warmup is None else args.warmup, timeout_s=timeout,
+        connect_timeout_s=min(timeout, LoadSettings.connect_timeout_s), rate=args.rate,
+        processes=args.processes or 1,
+    )
+
+
+def _override(load: LoadSettings, args: argparse.Namespace) -> LoadSettings:
+    """A targets file's load with the load flags given on the command line put over it."""
+    changes: dict[str, object] = {}
+    if args.requests is not None:
+        changes.update(requests=args.requests, duration_s=None)
+    if args.duration is not None:
+        changes["duration_s"] = args.duration
+    if args.rate is not None:
+        changes.update(model="open", rate=args.rate)
+    if args.model == "closed":
+        changes.update(model="closed", rate=None)
+    elif args.model == "open":
+        changes["model"] = "open"
+    for flag, field in (("concurrency", "concurrency"), ("warmup", "warmup"), ("processes", "processes"),
+                        ("timeout", "timeout_s")):
+        if getattr(args, flag) is not None:
+            changes[field] = getattr(args, flag)
+    if args.timeout is not None:
+        changes["connect_timeout_s"] = min(args.timeout, load.connect_timeout_s)
+    return replace(load, **changes)
+
+
+def _services(args: argparse.Namespace) -> list[Service]:
+    """What to probe, validated like a targets file (safety caps, open loop needs a duration)."""
+    from perf_profiler.model.targets import TargetsError, load_targets_file, parse_service
+
+    if args.targets:
+        services = [s for s in load_targets_file(args.targets) if not args.service or s.name in args.service]
+        missing = set(args.service or ()) - {s.name for s in services}
+        if missing:
+            raise SystemExit(f"perf-profiler: no service named {', '.join(sorted(missing))} in {args.targets}")
+        services = [replace(s, load=_override(s.load, args)) for s in services]
+    elif args.urls:
+        services = services_from_urls(args.urls, _url_load(args))
+    else:
+        raise SystemExit("perf-profiler: give URLs to probe or --targets FILE")
+    try:
+        return [parse_service(s.to_dict()) for s in services]
+    except TargetsError as error:
+        raise SystemExit(f"perf-profiler: {error}") from None
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from perf_profiler.analysis.reduce import summarize_results
+    from perf_profiler.engine.runner import run_probe
+    from perf_profiler.analysis.report import probe_summary
+
+    results = [run_probe(service, use_uvloop=args.uvloop) for service in _services(args)]
+    summaries = summarize_results(results)
+    if args.json:
+        print(json.dumps({"results": results, "summaries": [s.to_dict() for s in summaries]}, indent=2))
+    else:
+        bases = {r["service"]: r["base_url"] for r in results}
+        print("\n\n".join(probe_summary(s, bases.get(s.service, "")) for s in summaries))
+    all_failed = all(s.ok_count == 0 for s in summaries)
+    return 1 if all_failed else 0
+
+
+def _demo_services(args: argparse.Namespace) -> int:
+    from perf_profiler.demo.services import serve_forever
+
+    serve_forever(host=args.host, port_offset=args.port_offset, seed=args.seed)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from perf_profiler.demo.job import run
+
+    return run()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="perf-profiler", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    probe = sub.add_parser("probe", help="probe URLs (closed or open loop) and print a summary")
+    probe.add_argument("urls", nargs="*", metavar="URL")
+    probe.add_argument("-n", "--requests", type=int, default=None, help="counted requests per URL (default 200)")
+    probe.add_argument("-c", "--concurrency", type=int, default=None,
+                       help="requests in flight (default 10); with --rate: the cap on requests in flight "
+                            "(default rate x timeout, at most 1000)")
+    probe.add_argument("--duration", type=parse_duration, default=None,
+                       help="run each URL for this long instead of -n (e.g. 10s)")
+    probe.add_argument("--rate", type=float, default=None,
+                       help="open loop: this many requests per second per URL on a fixed timeline "
+                            "(needs --duration); latency is measured from each intended send time")
+    probe.add_argument("--model", choices=("closed", "open"), default=None,
+                       help="load model (default: open with --rate, else closed; or the targets file's)")
+    probe.add_argument("--processes", type=int, default=None,
+                       help="spread each service's load over this many processes (default 1)")
+    probe.add_argument("--targets", default=None, metavar="FILE",
+                       help="probe the services of this targets file (the load flags given override theirs)")
+    probe.add_argument("--service", action="append", default=None, metavar="NAME",
+                       help="with --targets: only this service (repeatable)")
+    probe.add_argument("--warmup", type=int, default=None, help="uncounted warm-up requests per URL (default 10)")
+    probe.add_argument("--timeout", type=parse_duration, default=None, help="per-request timeout (default 5s)")
+    probe.add_argument("--json", action="store_true", help="print results and summaries as JSON")
+    probe.add_argument("--no-uvloop", dest="uvloop", action="store_false", default=None,
+                       help="use the stock asyncio loop even when uvloop is installed")
+    probe.set_defaults(func=_probe)
+
+    demo = sub.add_parser("demo-services", help="serve the simulated services of the demo")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port-offset", type=int, default=0, help="added to every demo port")
+    demo.add_argument("--seed", type=int, default=6)
+    demo.set_defaults(func=_demo_services)
+
+    sub.add_parser("demo", help="run the demo end to end (what `make demo` does)").set_defaults(func=_demo)
+    return parser
+
+
+def _check_positive(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    for name in ("requests", "concurrency", "processes"):
+        value = getattr(args, name, None)
+        if value is not None and value <= 0:
+            parser.error(f"--{name} must be a positive integer, got {value}")
+    if (getattr(args, "warmup", None) or 0) < 0:
+        parser.error(f"--warmup must be zero or more, got {args.warmup}")
+    rate = getattr(args, "rate", None)
+    if rate is not None and not (rate > 0 and math.isfinite(rate)):
+        parser.error(f"--rate must be a positive number of requests per second, got {rate}")
+    if rate is not None and args.duration is None and not args.targets:
+        parser.error("--rate needs --duration (the open loop runs on a schedule of that length)")
+    if rate is not None and args.model == "closed":
+        parser.error("--rate is the open loop's arrival rate; it cannot go with --model closed")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_positive(parser, args)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

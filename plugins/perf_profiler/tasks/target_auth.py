@@ -1,0 +1,38 @@
+"""Secret request headers of a target, read from an Airflow connection inside the task.
+
+The targets config names only ``headers_conn_id``; the values are read at probe time, handed to
+Airflow's secrets masker, and never put into XCom, logs, rows or payloads.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+log = logging.getLogger(__name__)
+
+
+def connection_headers(conn_id: str) -> dict[str, str]:
+    """Secret request headers of a target, from the Airflow connection ``conn_id``.
+
+    The connection's extra ``{"headers": {"X-Api-Key": "..."}}`` gives headers as they are; its
+    password, when set, becomes ``Authorization: Bearer <password>`` (unless the extra already has
+    an Authorization header). Every value is registered with Airflow's secrets masker; callers
+    keep them out of XCom, logs and rows (only ``headers_conn_id`` travels).
+    """
+    from airflow.sdk import BaseHook
+    from airflow.sdk.log import mask_secret
+
+    from perf_profiler.model.targets import TargetsError
+
+    conn = BaseHook.get_connection(conn_id)
+    headers = conn.extra_dejson.get("headers") or {}
+    if not isinstance(headers, Mapping):
+        raise TargetsError(f"connection {conn_id!r}: extra 'headers' must be an object of name -> string value")
+    headers = dict(headers)
+    if conn.password and not any(str(name).lower() == "authorization" for name in headers):
+        headers["Authorization"] = f"Bearer {conn.password}"
+    for name, value in headers.items():
+        if isinstance(value, str) and value:
+            mask_secret(value, str(name))
+    log.info("secret headers from connection %s: %s", conn_id, ", ".join(sorted(map(str, headers))) or "none")
+    return headers

@@ -1,0 +1,72 @@
+"""perf_trends: robust-baseline regressions and the daily rollup, on PostgreSQL and SQLite."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from perf_profiler.analysis import histogram
+from perf_profiler.tasks import pipeline
+from perf_profiler.analysis import trends
+from perf_profiler.analysis.reduce import summarize_endpoint
+from perf_profiler.analysis.rows import RunIdentity, build_row
+from perf_profiler.storage.repository import get_hook, migrate, upsert_metrics
+from perf_profiler.model.targets import Budget
+
+START = datetime(2026, 3, 1, 2, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def hook(metrics_db):
+    db = get_hook("perf_metrics_db")
+    migrate(db)
+    return db
+
+
+def row_for(day: int, p95_ms: float, endpoint: str = "/healthz") -> dict:
+    """A stored row of day ``day`` whose latencies sit around ``p95_ms``."""
+    h = histogram.new_histogram()
+    for value_ms in [p95_ms * 0.5] * 90 + [p95_ms] * 10:
+        histogram.record_us(h, int(value_ms * 1000))
+    finished = (START + timedelta(days=day, minutes=5)).timestamp()
+    part = {"endpoint": endpoint, "method": "GET", "path": endpoint, "started_at": finished - 10,
+            "finished_at": finished, "requests": 100, "ok": 100, "errors": {}, "status_codes": {"200": 100},
+            "latency_hist": histogram.encode(h), "error_hist": histogram.encode(histogram.new_histogram())}
+    when = START + timedelta(days=day)
+    identity = RunIdentity(dag_id="perf_profiler", run_id=f"scheduled__{when.isoformat()}", run_type="scheduled",
+                           data_interval_start=(when - timedelta(days=1)).isoformat(),
+                           data_interval_end=when.isoformat())
+    return build_row(summarize_endpoint("registry", endpoint, [part]), Budget(), identity)
+
+
+def extras(rows: list[dict]) -> list[dict]:
+    return [{"dag_id": "perf_profiler", "tenant_id": "default", "source_run_ids": [r["run_id"]]} for r in rows]
+
+
+def test_baseline_is_robust_to_an_outlier_and_has_floors():
+    base = trends.baseline([100, 101, 99, 100, 102, 98, 950])
+    assert base.median_ms == 100
+    assert base.threshold_ms == pytest.approx(100 + max(3 * 1.4826 * 1, 10))
+    assert trends.baseline([100] * 4) is None, "too little history to judge"
+    assert trends.baseline([0.2] * 6).threshold_ms == pytest.approx(1.2), "absolute floor for tiny latencies"
+
+
+def test_injected_regression_is_recorded_once_and_rollup_covers_the_day(hook):
+    history = [row_for(day, p95) for day, p95 in enumerate([100, 104, 97, 101, 99, 102, 98])]
+    upsert_metrics(hook, history)
+    assert pipeline.analyse_trends(extras(history))["regressions"] == []
+
+    normal, regressed = row_for(7, 103, "/healthz"), row_for(8, 180, "/healthz")
+    upsert_metrics(hook, [normal, regressed])
+    assert pipeline.analyse_trends(extras([normal]))["regressions"] == []
+    [found] = pipeline.analyse_trends(extras([regressed]))["regressions"]
+    assert found["p95_ms"] == pytest.approx(180, rel=0.01)
+    pipeline.analyse_trends(extras([regressed]))  # idempotent
+
+    records = hook.get_records("SELECT run_id, baseline_p95_ms, history_runs FROM perf_regressions")
+    assert [(r[0], r[2]) for r in records] == [(regressed["run_id"], 8)]
+    assert 99 <= float(records[0][1]) <= 104
+    view = hook.get_records("SELECT run_id FROM perf_analytics_v1 WHERE regression")
+    assert [r[0] for r in view] == [regressed["run_id"]]
+    rollup = hook.get_records("SELECT day, runs, requests FROM perf_daily_rollup ORDER BY day")
+    assert len(rollup) == 9 and all(int(r[1]) == 1 and int(r[2]) == 100 for r in rollup)
