@@ -42,38 +42,38 @@ BENCHMARK_POOL = "perf_profiler"
 def perf_profiler():
     @task
     def load_targets() -> list[dict]:
-        from perf_profiler.tasks import pipeline
+        from perf_profiler.tasks import plan
 
         context = get_current_context()
         dag_run = context["dag_run"]
-        plan = pipeline.load_targets(
-            Variable.get(pipeline.TARGETS_VARIABLE, default=None), context["params"], dag_run.conf, dag_run.run_type
+        run_plan = plan.load_targets(
+            Variable.get(plan.TARGETS_VARIABLE, default=None), context["params"], dag_run.conf, dag_run.run_type
         )
-        context["ti"].xcom_push(key="plan", value=plan)
-        return plan["to_probe"]
+        context["ti"].xcom_push(key="plan", value=run_plan)
+        return run_plan["to_probe"]
 
     @task(pool=BENCHMARK_POOL, map_index_template="{{ service_name }}", max_active_tis_per_dag=2)
     def benchmark(service: dict) -> dict:
-        from perf_profiler.tasks import pipeline
+        from perf_profiler.tasks import measure
 
         get_current_context()["service_name"] = service["name"]
-        return pipeline.benchmark(service)
+        return measure.benchmark(service)
 
     @task(outlets=[PERF_METRICS_ASSET], trigger_rule=TriggerRule.NONE_FAILED)
     def store(plan: dict, results: list[dict]) -> dict:
-        from perf_profiler.tasks import pipeline
+        from perf_profiler.tasks import persist
 
         context = get_current_context()
-        identity = pipeline.run_identity(context, tenant_id=plan["options"]["tenant"])
-        stored = pipeline.store(list(results[:]) if results is not None else [], plan, identity)  # one fetch
-        context["outlet_events"][PERF_METRICS_ASSET].extra = pipeline.asset_extra(stored)
+        identity = persist.run_identity(context, tenant_id=plan["options"]["tenant"])
+        stored = persist.store_metrics(list(results[:]) if results is not None else [], plan, identity)  # one fetch
+        context["outlet_events"][PERF_METRICS_ASSET].extra = persist.asset_extra(stored)
         return stored
 
     @task.branch
     def check_budget(stored: dict) -> str:
-        from perf_profiler.tasks import pipeline
+        from perf_profiler.tasks import verdict
 
-        return pipeline.choose_branch(stored)
+        return verdict.choose_branch(stored)
 
     @task
     def within_budget(stored: dict) -> int:
@@ -81,21 +81,21 @@ def perf_profiler():
 
     @task
     def budget_violated(stored: dict) -> list[str]:
-        from perf_profiler.tasks import pipeline
+        from perf_profiler.tasks import verdict
 
-        return pipeline.log_violations(stored)
+        return verdict.log_violations(stored)
 
     @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
     def post_to_insight(stored: dict) -> dict:
-        from perf_profiler.tasks import pipeline
+        from perf_profiler.tasks import deliver
 
-        return pipeline.post_to_insight(stored)
+        return deliver.post_to_insight(stored)
 
     @task(retries=0)
     def gate(stored: dict) -> int:
-        from perf_profiler.tasks import pipeline
+        from perf_profiler.tasks import verdict
 
-        return pipeline.gate(stored)
+        return verdict.gate(stored)
 
     services = load_targets()
     stored = store(services["plan"], benchmark.expand(service=services))

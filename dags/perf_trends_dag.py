@@ -28,10 +28,10 @@ from perf_profiler.tasks.assets import PERF_METRICS_ASSET
 def perf_trends():
     @task
     def analyse() -> dict:
-        from perf_profiler.tasks import pipeline
+        from perf_profiler.tasks import trends
 
         events = get_current_context()["triggering_asset_events"][PERF_METRICS_ASSET]
-        return pipeline.analyse_trends([event.extra for event in events])
+        return trends.analyse_trends([event.extra for event in events])
 
     analyse()
 

@@ -209,7 +209,7 @@ def test_bad_targets_fail_in_load_targets_naming_the_field(dag, monkeypatch, bad
     assert states["store"] in ("upstream_failed", None)
     assert dag_run.get_task_instance("load_targets").try_number == 1, "a config error is not retried"
     from airflow.sdk.exceptions import AirflowFailException
-    from perf_profiler.tasks.pipeline import load_targets
+    from perf_profiler.tasks.plan import load_targets
 
     with pytest.raises(AirflowFailException, match=field):
         load_targets(bad)
@@ -240,7 +240,7 @@ def test_params_pick_services_and_override_load_without_failing_on_violation(dag
 def test_bad_conf_fails_in_load_targets_naming_the_param(dag, monkeypatch, conf, message):
     from airflow.sdk.exceptions import AirflowFailException
 
-    from perf_profiler.tasks.pipeline import load_targets
+    from perf_profiler.tasks.plan import load_targets
 
     config = targets({"fast": ("http://127.0.0.1:9", ["/ok"])})
     with pytest.raises(AirflowFailException, match=message):

@@ -184,10 +184,10 @@ def test_each_target_fault_lands_in_its_class_and_the_run_completes(
 
 # =========================================================================== the metrics DB unreachable
 def _one_service_plan(url: str) -> dict[str, Any]:
-    from perf_profiler.tasks import pipeline
+    from perf_profiler.tasks import plan
 
     cfg = config([service("svc", url, "/delay/2", "/flaky/4")], requests=8, timeout_s=5.0)
-    return pipeline.load_targets(json.dumps(cfg))
+    return plan.load_targets(json.dumps(cfg))
 
 
 @pytest.mark.parametrize("outage", ["closed_port", "server_gone"])
@@ -196,7 +196,9 @@ def test_store_fails_while_the_db_is_unreachable_and_a_retry_writes_one_row_per_
 ) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
-    from perf_profiler.tasks import pipeline
+    from perf_profiler.tasks import measure
+    from perf_profiler.tasks import persist
+    from perf_profiler.tasks import plan
     from perf_profiler.analysis.rows import RunIdentity
 
     identity = RunIdentity(dag_id=DAG_ID, run_id="scheduled__2026-05-02T02:00:00+00:00", run_type="scheduled",
@@ -206,21 +208,21 @@ def test_store_fails_while_the_db_is_unreachable_and_a_retry_writes_one_row_per_
     with BenchServer() as server, TcpProxy(PG_HOST, PG_PORT) as proxy:
         monkeypatch.setenv("AIRFLOW_CONN_PERF_METRICS_DB", f"postgresql://postgres@127.0.0.1:{proxy.port}/{database}")
         plan = _one_service_plan(server.url)
-        results = [pipeline.benchmark(s) for s in plan["to_probe"]]
+        results = [measure.benchmark(s) for s in plan["to_probe"]]
         if outage == "closed_port":
             proxy.down()
         else:
             proxy.set_mode("reset")  # accepts, then drops every connection: a server going away
         with pytest.raises(Exception) as failure:
-            pipeline.store(results, plan, identity)
+            persist.store_metrics(results, plan, identity)
         # an ordinary exception (psycopg OperationalError): Airflow retries it; a config error
         # (AirflowFailException) would not be retried
         assert not isinstance(failure.value, AirflowFailException)
         assert "OperationalError" in type(failure.value).__name__
         proxy.set_mode("forward")
         proxy.up()
-        first = pipeline.store(results, plan, identity)
-        second = pipeline.store(results, plan, identity)  # a further retry of the same run
+        first = persist.store_metrics(results, plan, identity)
+        second = persist.store_metrics(results, plan, identity)  # a further retry of the same run
         keys = rows_per_key()
 
     assert first["rows"] == second["rows"] == 2
@@ -326,13 +328,15 @@ def test_insight_500_hang_down_for_several_runs_then_drains_in_order_once(
 # =========================================================================== SIGKILL mid-probe
 WORKER = """
 import json, sys
-from perf_profiler.tasks import pipeline
+from perf_profiler.tasks import measure
+from perf_profiler.tasks import persist
+from perf_profiler.tasks import plan
 from perf_profiler.analysis.rows import RunIdentity
 config, run_id = sys.argv[1], sys.argv[2]
-plan = pipeline.load_targets(config)
-results = [pipeline.benchmark(s) for s in plan["to_probe"]]
+run_plan = plan.load_targets(config)
+results = [measure.benchmark(s) for s in run_plan["to_probe"]]
 print("RESULT", json.dumps([[e["endpoint"], e["requests"], e["ok"]] for r in results for e in r["endpoints"]]), flush=True)
-pipeline.store(results, plan, RunIdentity(dag_id="perf_profiler", run_id=run_id, run_type="manual"))
+persist.store_metrics(results, run_plan, RunIdentity(dag_id="perf_profiler", run_id=run_id, run_type="manual"))
 print("STORED", flush=True)
 """
 

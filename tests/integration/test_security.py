@@ -27,7 +27,8 @@ from fake_insight import FakeInsight
 from servers import BenchServer
 from dag_runs import config, perf_dag, run_dag, service, stored_rows, task_states
 
-from perf_profiler.tasks import pipeline
+from perf_profiler.tasks import measure
+from perf_profiler.tasks import plan
 from perf_profiler.tasks import target_auth
 from perf_profiler.model import targets
 
@@ -113,7 +114,7 @@ def test_hostile_input_is_refused_naming_the_field(
     from airflow.sdk.exceptions import AirflowFailException
 
     with pytest.raises(AirflowFailException) as info:
-        pipeline.load_targets(text, dict(conf), dict(conf))  # context params = defaults updated by conf
+        plan.load_targets(text, dict(conf), dict(conf))  # context params = defaults updated by conf
     message = str(info.value)
     for fragment in expected:
         assert fragment in message, (fragment, message)
@@ -124,8 +125,8 @@ def test_hostile_input_is_refused_naming_the_field(
 def test_the_table_is_big_enough_and_its_base_is_valid() -> None:
     assert len([c for c in HOSTILE_INPUT if not c[2]]) >= 15
     assert len([c for c in HOSTILE_INPUT if c[2]]) >= 10
-    plan = pipeline.load_targets(json.dumps(_base()), {}, {})
-    assert [s["name"] for s in plan["to_probe"]] == ["api"]
+    run_plan = plan.load_targets(json.dumps(_base()), {}, {})
+    assert [s["name"] for s in run_plan["to_probe"]] == ["api"]
 
 
 # =========================================================================== load safety
@@ -182,20 +183,20 @@ def test_params_cannot_exceed_the_caps(param: str, cap: float) -> None:
     assert params.param_schemas(["api"])[param]["maximum"] == cap, "the form offers no more than the cap"
     conf = {param: cap + 1}
     with pytest.raises(AirflowFailException, match=f"param '{param}'"):
-        pipeline.load_targets(json.dumps(_base()), conf, conf)
+        plan.load_targets(json.dumps(_base()), conf, conf)
 
 
 def test_a_tampered_service_dict_cannot_exceed_the_caps_in_benchmark() -> None:
     """The XCom that reaches ``benchmark`` is validated again: no request is sent over a cap."""
     with BenchServer() as server:
-        plan = pipeline.load_targets(json.dumps(config([service("svc", server.url)])), {}, {})
-        good = plan["to_probe"][0]
+        run_plan = plan.load_targets(json.dumps(config([service("svc", server.url)])), {}, {})
+        good = run_plan["to_probe"][0]
         for key, value in (("concurrency", targets.MAX_CONCURRENCY * 5), ("requests", targets.MAX_REQUESTS + 1),
                            ("max_body_bytes", targets.MAX_BODY_BYTES * 2), ("duration_s", 10 * 3600)):
             tampered = copy.deepcopy(good)
             tampered["load"][key] = value
             with pytest.raises(targets.TargetsError, match=f"load.{key}"):
-                pipeline.benchmark(tampered)
+                measure.benchmark(tampered)
         assert server.stats.total_hits == 0
 
 
@@ -225,10 +226,10 @@ def test_bad_headers_in_the_connection_fail_the_benchmark_without_echoing_values
     header_conn, headers: dict[str, Any], message: str
 ) -> None:
     header_conn(extra={"headers": headers})
-    svc = pipeline.load_targets(json.dumps(config([service("svc", "http://127.0.0.1:9", headers_conn_id="target_auth")])),
+    svc = plan.load_targets(json.dumps(config([service("svc", "http://127.0.0.1:9", headers_conn_id="target_auth")])),
                                 {}, {})["to_probe"][0]
     with pytest.raises(targets.TargetsError) as info:
-        pipeline.benchmark(svc)
+        measure.benchmark(svc)
     assert message in str(info.value) and "connection 'target_auth'" in str(info.value)
     assert "canary" not in str(info.value)
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from perf_profiler.analysis import histogram
-from perf_profiler.tasks import pipeline
+from perf_profiler.tasks import trends as trends_task
 from perf_profiler.analysis import trends
 from perf_profiler.analysis.reduce import summarize_endpoint
 from perf_profiler.analysis.rows import RunIdentity, build_row
@@ -54,14 +54,14 @@ def test_baseline_is_robust_to_an_outlier_and_has_floors():
 def test_injected_regression_is_recorded_once_and_rollup_covers_the_day(hook):
     history = [row_for(day, p95) for day, p95 in enumerate([100, 104, 97, 101, 99, 102, 98])]
     upsert_metrics(hook, history)
-    assert pipeline.analyse_trends(extras(history))["regressions"] == []
+    assert trends_task.analyse_trends(extras(history))["regressions"] == []
 
     normal, regressed = row_for(7, 103, "/healthz"), row_for(8, 180, "/healthz")
     upsert_metrics(hook, [normal, regressed])
-    assert pipeline.analyse_trends(extras([normal]))["regressions"] == []
-    [found] = pipeline.analyse_trends(extras([regressed]))["regressions"]
+    assert trends_task.analyse_trends(extras([normal]))["regressions"] == []
+    [found] = trends_task.analyse_trends(extras([regressed]))["regressions"]
     assert found["p95_ms"] == pytest.approx(180, rel=0.01)
-    pipeline.analyse_trends(extras([regressed]))  # idempotent
+    trends_task.analyse_trends(extras([regressed]))  # idempotent
 
     records = hook.get_records("SELECT run_id, baseline_p95_ms, history_runs FROM perf_regressions")
     assert [(r[0], r[2]) for r in records] == [(regressed["run_id"], 8)]

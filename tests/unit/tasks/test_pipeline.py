@@ -7,14 +7,17 @@ import pytest
 
 from servers import BenchServer
 
-from perf_profiler.tasks import pipeline
+from perf_profiler.tasks import measure
+from perf_profiler.tasks import persist
+from perf_profiler.tasks import plan
+from perf_profiler.tasks import verdict
 from perf_profiler.analysis.rows import RunIdentity
 
 
 def _plan(url: str) -> dict:
     config = {"services": [{"name": "svc", "base_url": url, "endpoints": [{"path": "/delay/3"}, {"path": "/flaky/5"}],
                             "load": {"requests": 20, "concurrency": 4, "warmup": 0}}]}
-    return pipeline.load_targets(json.dumps(config))
+    return plan.load_targets(json.dumps(config))
 
 
 def test_retried_store_updates_rows_in_place(metrics_db):
@@ -24,10 +27,10 @@ def test_retried_store_updates_rows_in_place(metrics_db):
                            run_type="scheduled", data_interval_start="2026-02-28T02:00:00+00:00",
                            data_interval_end="2026-03-01T02:00:00+00:00")
     with BenchServer() as server:
-        plan = _plan(server.url)
-        first = pipeline.store([pipeline.benchmark(plan["to_probe"][0])], plan, identity)
+        run_plan = _plan(server.url)
+        first = persist.store_metrics([measure.benchmark(run_plan["to_probe"][0])], run_plan, identity)
         rows_before = fetch_metrics(get_hook("perf_metrics_db"))
-        second = pipeline.store([pipeline.benchmark(plan["to_probe"][0])], plan, identity)
+        second = persist.store_metrics([measure.benchmark(run_plan["to_probe"][0])], run_plan, identity)
         rows_after = fetch_metrics(get_hook("perf_metrics_db"))
 
     assert first["rows"] == second["rows"] == 2
@@ -44,9 +47,9 @@ def test_retried_store_updates_rows_in_place(metrics_db):
 def test_branch_choice_and_violation_lines():
     stored = {"rows": 2, "violations": [{"service": "s", "endpoint": "/x", "p95_ms": 950.0, "budget_p95_ms": 800.0,
                                          "error_rate": 0.0, "budget_error_rate": 0.01, "verdict": "fail"}]}
-    assert pipeline.choose_branch(stored) == "budget_violated"
-    assert pipeline.choose_branch({**stored, "violations": []}) == "within_budget"
-    [line] = pipeline.log_violations(stored)
+    assert verdict.choose_branch(stored) == "budget_violated"
+    assert verdict.choose_branch({**stored, "violations": []}) == "within_budget"
+    [line] = verdict.log_violations(stored)
     assert "service=s endpoint=/x p95=950.0ms budget=800ms" in line
 
 
@@ -60,16 +63,16 @@ def test_backfill_rederives_stored_interval_with_new_budget_and_sends_nothing(me
                            run_type="backfill", data_interval_start=scheduled.data_interval_start,
                            data_interval_end=scheduled.data_interval_end)
     with BenchServer() as server:
-        plan = _plan(server.url)
-        pipeline.store([pipeline.benchmark(plan["to_probe"][0])], plan, scheduled)
+        measured = _plan(server.url)
+        persist.store_metrics([measure.benchmark(measured["to_probe"][0])], measured, scheduled)
         hits = server.stats.total_hits
-        strict = pipeline.load_targets(json.dumps({"services": [{"name": "svc", "base_url": server.url,
+        strict = plan.load_targets(json.dumps({"services": [{"name": "svc", "base_url": server.url,
             "endpoints": [{"path": "/delay/3", "budget": {"p95_ms": 1}},
                           {"path": "/flaky/5", "budget": {"error_rate": 0.5}}]}]}),
             {}, {}, "backfill")
         assert strict["to_probe"] == [] and strict["mode"] == "rederive"
         before = fetch_metrics(get_hook("perf_metrics_db"))
-        stored = pipeline.store([], strict, backfill)
+        stored = persist.store_metrics([], strict, backfill)
         after = fetch_metrics(get_hook("perf_metrics_db"))
         assert server.stats.total_hits == hits, "a backfill sends no request"
 
@@ -84,9 +87,9 @@ def test_backfill_rederives_stored_interval_with_new_budget_and_sends_nothing(me
 def test_backfill_of_an_interval_without_data_is_skipped(metrics_db):
     from airflow.sdk.exceptions import AirflowSkipException
 
-    plan = pipeline.load_targets(json.dumps({"services": [{"name": "svc", "base_url": "http://127.0.0.1:9",
+    run_plan = plan.load_targets(json.dumps({"services": [{"name": "svc", "base_url": "http://127.0.0.1:9",
                                                            "endpoints": [{"path": "/"}]}]}), {}, {}, "backfill")
     identity = RunIdentity(dag_id="perf_profiler", run_id="backfill__x", run_type="backfill",
                            data_interval_start="2025-01-01T02:00:00+00:00", data_interval_end="2025-01-02T02:00:00+00:00")
     with pytest.raises(AirflowSkipException, match="no data for interval"):
-        pipeline.store([], plan, identity)
+        persist.store_metrics([], run_plan, identity)

@@ -1,0 +1,35 @@
+"""Task ``benchmark``: probe one service (secret headers read here, never passed on)."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def benchmark(service_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """Probe one service; failures of the target are counted in the result, never raised."""
+    from perf_profiler.engine.runner import run_probe
+    from perf_profiler.tasks.target_auth import connection_headers
+    from perf_profiler.model.targets import parse_service, with_secret_headers
+
+    service = parse_service(dict(service_dict))
+    if service.headers_conn_id:  # secrets are read here, at probe time, and never leave this task
+        headers = connection_headers(service.headers_conn_id)
+        service = with_secret_headers(service, headers, source=f"connection {service.headers_conn_id!r}")
+    result = run_probe(service)
+    for endpoint in result["endpoints"]:
+        log.info(
+            "%s %s: %s requests, %s ok, %s dropped (%s loop)", service.name, endpoint["endpoint"],
+            endpoint["requests"], endpoint["ok"], endpoint.get("dropped", 0), endpoint.get("model", "closed"),
+        )
+        if endpoint.get("client_saturated"):
+            log.warning(
+                "%s %s: CLIENT SATURATED -- the load generator could not deliver the requested load; "
+                "its latencies are distorted and the stored row says client_saturated=true "
+                "(scheduling lag p99 %.2f ms, %s sends dropped): %s",
+                service.name, endpoint["endpoint"], endpoint.get("lag_p99_ms", 0.0), endpoint.get("dropped", 0),
+                "; ".join(endpoint.get("saturation_reasons", [])),
+            )
+    return result

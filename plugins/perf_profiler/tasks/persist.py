@@ -1,0 +1,133 @@
+"""Task ``store``: judge the run against its budgets and upsert perf_metrics (or re-derive a backfill)."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from perf_profiler.analysis.rows import RunIdentity, iso_utc
+from perf_profiler.tasks.connections import DEFAULT_DB_CONN_ID
+from perf_profiler.tasks.plan import MEASURE, REDERIVE
+
+log = logging.getLogger(__name__)
+
+
+def run_identity(context: Mapping[str, Any], tenant_id: str = "default") -> RunIdentity:
+    """The run's identity from an Airflow task context (interval and logical date may be None)."""
+    dag_run = context["dag_run"]
+    run_type = getattr(dag_run, "run_type", None)
+    return RunIdentity(
+        dag_id=dag_run.dag_id,
+        run_id=dag_run.run_id,
+        run_type=getattr(run_type, "value", run_type),
+        logical_date=iso_utc(getattr(dag_run, "logical_date", None)),
+        data_interval_start=iso_utc(getattr(dag_run, "data_interval_start", None)),
+        data_interval_end=iso_utc(getattr(dag_run, "data_interval_end", None)),
+        tenant_id=tenant_id,
+    )
+
+
+
+def budgets_by_endpoint(service_dicts: Iterable[Mapping[str, Any]]):
+    """(service, endpoint) → Budget for every configured endpoint."""
+    from perf_profiler.model.targets import parse_service
+
+    budgets = {}
+    for service_dict in service_dicts:
+        service = parse_service(dict(service_dict))
+        for endpoint in service.endpoints:
+            budgets[(service.name, endpoint.name)] = service.budget_for(endpoint)
+    return budgets
+
+
+
+def store_metrics(
+    results: Sequence[Mapping[str, Any]],
+    plan: Mapping[str, Any],
+    identity: RunIdentity,
+    conn_id: str = DEFAULT_DB_CONN_ID,
+) -> dict[str, Any]:
+    """Judge the run against its budgets and upsert perf_metrics; returns a small summary.
+
+    A measuring run merges this run's results. A backfill run re-derives the rows already
+    stored for its data interval from their histograms (new budgets → new verdicts, same rows),
+    and is skipped, with a log line, when the interval has no stored data.
+    """
+    from perf_profiler.tasks import observability
+    from perf_profiler.storage.repository import get_hook, migrate, upsert_metrics
+
+    hook = get_hook(conn_id)
+    applied = migrate(hook)
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
+    budgets = budgets_by_endpoint(plan["services"])
+    if plan["mode"] == REDERIVE:
+        rows = _rederived_rows(hook, identity, budgets)
+    else:
+        rows = _measured_rows(results, identity, budgets)
+    written = upsert_metrics(hook, rows)
+    log.info("upserted %s perf_metrics rows (%s) for run %s", written, plan["mode"], identity.run_id)
+    if plan["mode"] == MEASURE:
+        observability.emit(rows)
+    return stored_summary(rows, identity, plan)
+
+
+
+def _measured_rows(results, identity: RunIdentity, budgets) -> list[dict[str, Any]]:
+    from perf_profiler.analysis.reduce import summarize_results
+    from perf_profiler.analysis.rows import build_rows
+
+    return build_rows(summarize_results(results), budgets, identity)
+
+
+
+def _rederived_rows(hook, identity: RunIdentity, budgets) -> list[dict[str, Any]]:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from perf_profiler.analysis.rederive import rederive_rows
+    from perf_profiler.storage.repository import fetch_metrics
+
+    interval = (identity.data_interval_start, identity.data_interval_end)
+    stored = [] if None in interval else fetch_metrics(
+        hook, dag_id=identity.dag_id, tenant_id=identity.tenant_id, data_interval=interval)
+    if not stored:
+        message = (f"no data for interval {identity.data_interval_start} – {identity.data_interval_end}: "
+                   "no measurement was stored for it and a backfill cannot measure the past; skipping")
+        log.warning("%s", message)
+        raise AirflowSkipException(message)
+    log.info("re-deriving %s stored rows of interval %s – %s from their histograms",
+             len(stored), identity.data_interval_start, identity.data_interval_end)
+    return rederive_rows(stored, budgets)
+
+
+
+def stored_summary(
+    rows: Sequence[Mapping[str, Any]], identity: RunIdentity, plan: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The small XCom the branch, the Insight task and the gate need."""
+    keep = ("service", "endpoint", "p95_ms", "budget_p95_ms", "error_rate", "budget_error_rate", "verdict")
+    return {
+        "identity": identity.to_dict(),
+        "mode": plan["mode"],
+        "fail_on_violation": plan["options"]["fail_on_violation"],
+        "rows": len(rows),
+        "source_run_ids": sorted({row["run_id"] for row in rows}),
+        "violations": [{k: row[k] for k in keep} for row in rows if row["verdict"] == "fail"],
+    }
+
+
+
+def asset_extra(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """Extras of the ``perf_metrics`` Asset event, for downstream DAGs."""
+    identity = stored["identity"]
+    return {
+        "dag_id": identity["dag_id"],
+        "run_id": identity["run_id"],
+        "tenant_id": identity["tenant_id"],
+        "data_interval_start": identity["data_interval_start"],
+        "data_interval_end": identity["data_interval_end"],
+        "mode": stored["mode"],
+        "source_run_ids": stored["source_run_ids"],
+        "rows": stored["rows"],
+        "violations": len(stored["violations"]),
+    }
