@@ -25,7 +25,9 @@ def post_to_insight(
     """
     from airflow.sdk.exceptions import AirflowNotFoundException
 
+    from perf_profiler.insight import client as insight_client
     from perf_profiler.insight import delivery as insight
+    from perf_profiler.insight import payload as insight_payload
     from perf_profiler.storage.repository import fetch_metrics, get_hook, migrate
 
     identity = stored["identity"]
@@ -34,11 +36,11 @@ def post_to_insight(
     rows = [row for run_id in stored["source_run_ids"]
             for row in fetch_metrics(hook, dag_id=identity["dag_id"], run_id=run_id, tenant_id=identity["tenant_id"])]
     try:
-        client = insight.InsightClient.from_connection(insight_conn_id)
+        client = insight_client.InsightClient.from_connection(insight_conn_id)
     except AirflowNotFoundException:
         log.warning("no Airflow connection %r: payloads are queued in the outbox only", insight_conn_id)
         client = None
-    report = insight.deliver(hook, client, [insight.build_payload(r) for r in rows])
+    report = insight.deliver(hook, client, [insight_payload.build_payload(r) for r in rows])
     log.info("insight delivery: %s", report.to_dict())
     for entry in insight.pending_older_than(hook, retention_s):
         log.warning("insight outbox: %s %s (run %s) undelivered for %.0f s: %s",

@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 
 from fake_insight import FakeInsight
+from perf_profiler.insight import client as insight_client
 from perf_profiler.insight import delivery as insight
-from perf_profiler.insight.delivery import InsightClient
+from perf_profiler.insight import payload as insight_payload
+from perf_profiler.insight.client import InsightClient
 
 TOKEN = "tok-9f3a7c1e5b2d4a68"
 DB_CONN_ID = "perf_test_db"
@@ -57,7 +59,7 @@ def run_rows(run_id: str, endpoints: tuple[str, ...] = ("/healthz", "/ready", "/
 
 
 def keys_of(rows: list[dict]) -> list[str]:
-    return [key for key, _ in insight.keyed_payloads(rows)]
+    return [key for key, _ in insight_payload.keyed_payloads(rows)]
 
 
 def fast_client(url: str, **kwargs: Any) -> InsightClient:
@@ -117,7 +119,7 @@ def fake():
 
 # ----------------------------------------------------------------------------- payload and key
 def test_payload_has_the_seed_shape_and_nothing_else():
-    payload = insight.build_payload(make_row())
+    payload = insight_payload.build_payload(make_row())
 
     assert payload["source"] == "perf-profiler"
     assert set(payload) == {"source", "metrics"}
@@ -128,7 +130,7 @@ def test_payload_has_the_seed_shape_and_nothing_else():
     assert (metrics["p50_latency_ms"], metrics["p99_latency_ms"]) == (12.5, 310.25)
     assert (metrics["requests"], metrics["errors"], metrics["error_rate"]) == (200, 2, 0.01)
     assert (metrics["service"], metrics["endpoint"], metrics["verdict"]) == ("registry", "/healthz", "pass")
-    assert "HISTF" not in insight.canonical_json(payload)
+    assert "HISTF" not in insight_payload.canonical_json(payload)
 
 
 def test_payload_and_key_do_not_depend_on_the_database_types():
@@ -141,18 +143,18 @@ def test_payload_and_key_do_not_depend_on_the_database_types():
         data_interval_start=datetime(2025, 1, 1, tzinfo=timezone.utc),
         data_interval_end=datetime(2025, 1, 2, tzinfo=timezone.utc),
     )
-    assert insight.build_payload(from_pg) == insight.build_payload(from_memory)
-    assert insight.idempotency_key(from_pg) == insight.idempotency_key(from_memory)
+    assert insight_payload.build_payload(from_pg) == insight_payload.build_payload(from_memory)
+    assert insight_payload.idempotency_key(from_pg) == insight_payload.idempotency_key(from_memory)
 
 
 def test_key_is_stable_for_identical_content_and_changes_with_it():
     row = make_row()
-    key = insight.idempotency_key(row, insight.build_payload(row))
+    key = insight_payload.idempotency_key(row, insight_payload.build_payload(row))
 
-    assert insight.idempotency_key(dict(row)) == key
-    assert insight.payload_key(insight.build_payload(row)) == key
-    rejudged = insight.idempotency_key(make_row(budget_p95_ms=100.0, verdict="fail"))
-    other_run = insight.idempotency_key(make_row(run_id="manual__2025-01-03"))
+    assert insight_payload.idempotency_key(dict(row)) == key
+    assert insight_payload.payload_key(insight_payload.build_payload(row)) == key
+    rejudged = insight_payload.idempotency_key(make_row(budget_p95_ms=100.0, verdict="fail"))
+    other_run = insight_payload.idempotency_key(make_row(run_id="manual__2025-01-03"))
     assert len({key, rejudged, other_run}) == 3
     version, identity, content = key.split("-")
     assert version == "pp1"
@@ -163,7 +165,7 @@ def test_key_is_stable_for_identical_content_and_changes_with_it():
 
 def test_histograms_and_unknown_fields_never_reach_the_payload():
     row = make_row(password="hunter2", latency_hist="SECRET-HIST")
-    text = insight.canonical_json(insight.build_payload(row))
+    text = insight_payload.canonical_json(insight_payload.build_payload(row))
     assert "hunter2" not in text and "SECRET-HIST" not in text
 
 
@@ -172,8 +174,8 @@ def test_happy_path_delivers_each_key_once(hook, fake):
     rows = run_rows("run-1")
     client = fast_client(fake.url)
 
-    first = insight.deliver(hook, client, insight.keyed_payloads(rows))
-    again = insight.deliver(hook, client, [insight.build_payload(r) for r in rows])  # identical re-run
+    first = insight.deliver(hook, client, insight_payload.keyed_payloads(rows))
+    again = insight.deliver(hook, client, [insight_payload.build_payload(r) for r in rows])  # identical re-run
 
     assert (first.delivered, first.pending_after, first.failed, first.rejected) == (3, 0, 0, 0)
     assert first.oldest_pending_age_s is None and first.ok
@@ -181,14 +183,14 @@ def test_happy_path_delivers_each_key_once(hook, fake):
     assert fake.keys_in_arrival_order() == keys_of(rows)
     assert all(fake.deliveries[k] == 1 for k in keys_of(rows))
     assert len(fake.arrivals) == 3
-    assert [m.json for m in fake.received] == [insight.build_payload(r) for r in rows]
+    assert [m.json for m in fake.received] == [insight_payload.build_payload(r) for r in rows]
     assert all(e["delivered_at"] is not None and e["attempts"] == 1 for e in outbox(hook))
 
 
 def test_changed_row_is_delivered_again_under_a_new_key(hook, fake):
     client = fast_client(fake.url)
-    insight.deliver(hook, client, insight.keyed_payloads([make_row()]))
-    report = insight.deliver(hook, client, insight.keyed_payloads([make_row(budget_p95_ms=100.0, verdict="fail")]))
+    insight.deliver(hook, client, insight_payload.keyed_payloads([make_row()]))
+    report = insight.deliver(hook, client, insight_payload.keyed_payloads([make_row(budget_p95_ms=100.0, verdict="fail")]))
 
     assert report.delivered == 1
     assert [r.json["metrics"]["verdict"] for r in fake.received] == ["pass", "fail"]
@@ -201,13 +203,13 @@ def test_outage_keeps_payloads_and_next_run_sends_old_ones_first(hook, fake, out
     if outage != "refused":
         fake.set_mode(outage)
 
-    during = insight.deliver(hook, fast_client(url), insight.keyed_payloads(old_rows))
+    during = insight.deliver(hook, fast_client(url), insight_payload.keyed_payloads(old_rows))
 
     assert (during.delivered, during.failed, during.deferred, during.pending_after) == (0, 1, 2, 3)
     assert during.oldest_pending_age_s is not None and during.last_error
     assert fake.received == []
     stored = outbox(hook)
-    assert [json.loads(e["payload"]) for e in stored] == [insight.build_payload(r) for r in old_rows]
+    assert [json.loads(e["payload"]) for e in stored] == [insight_payload.build_payload(r) for r in old_rows]
     assert stored[0]["attempts"] == 2 and stored[0]["last_error"], "retried once, then recorded"
     assert [e["attempts"] for e in stored[1:]] == [0, 0], "the drain stopped at the first failure"
     if outage == "fail":
@@ -215,7 +217,7 @@ def test_outage_keeps_payloads_and_next_run_sends_old_ones_first(hook, fake, out
         assert len(fake.arrivals) == 2  # one key, one retry: nothing behind it was tried
 
     fake.set_mode("ok")
-    after = insight.deliver(hook, fast_client(fake.url), insight.keyed_payloads(new_rows))
+    after = insight.deliver(hook, fast_client(fake.url), insight_payload.keyed_payloads(new_rows))
 
     assert (after.delivered, after.pending_after, after.failed) == (5, 0, 0)
     assert fake.keys_in_arrival_order() == keys_of(old_rows) + keys_of(new_rows)
@@ -226,16 +228,16 @@ def test_several_failed_runs_are_delivered_in_run_order(hook, fake):
     runs = [run_rows(f"run-{n}", ("/a", "/b")) for n in range(3)]
     fake.set_mode("fail")
     for rows in runs[:2]:
-        assert insight.deliver(hook, fast_client(fake.url, retries=0), insight.keyed_payloads(rows)).delivered == 0
+        assert insight.deliver(hook, fast_client(fake.url, retries=0), insight_payload.keyed_payloads(rows)).delivered == 0
     fake.set_mode("ok")
-    report = insight.deliver(hook, fast_client(fake.url), insight.keyed_payloads(runs[2]))
+    report = insight.deliver(hook, fast_client(fake.url), insight_payload.keyed_payloads(runs[2]))
 
     assert report.delivered == 6
     assert fake.keys_in_arrival_order() == [k for rows in runs for k in keys_of(rows)]
 
 
 def test_max_items_bounds_one_drain(hook, fake):
-    insight.enqueue(hook, insight.keyed_payloads(run_rows("run-1")))
+    insight.enqueue(hook, insight_payload.keyed_payloads(run_rows("run-1")))
     report = insight.drain(hook, fast_client(fake.url), max_items=2)
 
     assert (report.delivered, report.pending_after) == (2, 1)
@@ -245,7 +247,7 @@ def test_max_items_bounds_one_drain(hook, fake):
 def test_concurrent_drains_on_postgres_post_each_entry_once_and_in_order(pg_hook, fake):
     """Two DAG runs draining at once: the advisory lock makes the second wait for the first."""
     rows = run_rows("run-1", tuple(f"/e{n}" for n in range(6)))
-    insight.enqueue(pg_hook, insight.keyed_payloads(rows))
+    insight.enqueue(pg_hook, insight_payload.keyed_payloads(rows))
     fake.delay_s = 0.05
     client = fast_client(fake.url, timeout_s=2)
 
@@ -262,7 +264,7 @@ def test_hanging_engine_times_out_as_a_counted_failure(hook, fake):
     client = fast_client(fake.url, timeout_s=0.3, retries=1, backoff_s=0.01)
 
     started = time.monotonic()
-    report = insight.deliver(hook, client, insight.keyed_payloads(run_rows("run-1")))
+    report = insight.deliver(hook, client, insight_payload.keyed_payloads(run_rows("run-1")))
     elapsed = time.monotonic() - started
 
     assert (report.delivered, report.failed, report.pending_after) == (0, 1, 3)
@@ -278,7 +280,7 @@ def test_rejected_payload_is_kept_reported_and_not_retried(hook, fake):
     fake.reject_keys.add(bad)
     client = fast_client(fake.url)
 
-    first = insight.deliver(hook, client, insight.keyed_payloads(rows))
+    first = insight.deliver(hook, client, insight_payload.keyed_payloads(rows))
     second = insight.drain(hook, client)
 
     assert (first.delivered, first.rejected, first.pending_after, first.rejected_keys) == (2, 1, 0, (bad,))
@@ -288,19 +290,19 @@ def test_rejected_payload_is_kept_reported_and_not_retried(hook, fake):
     [entry] = insight.rejected_entries(hook)
     assert (entry.idempotency_key, entry.last_status, entry.endpoint) == (bad, 422, "/ready")
     assert entry.last_error.startswith("HTTP 422")
-    assert insight.enqueue(hook, [(bad, insight.build_payload(rows[1]))]) == 0
+    assert insight.enqueue(hook, [(bad, insight_payload.build_payload(rows[1]))]) == 0
 
 
 def test_engine_in_reject_mode_rejects_everything_and_the_drain_continues(hook, fake):
     fake.set_mode("reject")
-    report = insight.deliver(hook, fast_client(fake.url), insight.keyed_payloads(run_rows("run-1")))
+    report = insight.deliver(hook, fast_client(fake.url), insight_payload.keyed_payloads(run_rows("run-1")))
     assert (report.rejected, report.delivered, report.pending_after) == (3, 0, 0)
     assert len(fake.arrivals) == 3
 
 
 def test_pending_older_than_reports_and_never_drops(hook, fake):
     fake.set_mode("down")
-    insight.deliver(hook, fast_client(fake.url), insight.keyed_payloads(run_rows("run-1")))
+    insight.deliver(hook, fast_client(fake.url), insight_payload.keyed_payloads(run_rows("run-1")))
     time.sleep(0.05)
 
     assert insight.pending_older_than(hook, 3600) == []
@@ -317,7 +319,7 @@ def test_bearer_token_reaches_the_engine_but_not_logs_errors_or_repr(hook, caplo
     with FakeInsight(token=TOKEN, echo_headers=True) as fake:
         client = fast_client(fake.url, token=TOKEN)
         fake.set_mode("fail")  # its 500 body echoes the Authorization header
-        failed = insight.deliver(hook, client, insight.keyed_payloads(run_rows("run-1")))
+        failed = insight.deliver(hook, client, insight_payload.keyed_payloads(run_rows("run-1")))
         fake.set_mode("ok")
         delivered = insight.drain(hook, client)
 
@@ -334,7 +336,7 @@ def test_bearer_token_reaches_the_engine_but_not_logs_errors_or_repr(hook, caplo
 def test_wrong_token_holds_the_outbox_instead_of_rejecting_it(hook):
     with FakeInsight(token=TOKEN) as fake:
         client = fast_client(fake.url, token="wrong-token")
-        report = insight.deliver(hook, client, insight.keyed_payloads(run_rows("r")))
+        report = insight.deliver(hook, client, insight_payload.keyed_payloads(run_rows("r")))
 
     assert (report.rejected, report.failed, report.pending_after) == (0, 1, 3)
     assert len(fake.arrivals) == 1, "401 is not retried within the run"
@@ -371,22 +373,22 @@ def test_client_from_connection_posts_with_the_token_and_extras(monkeypatch):
                 "extra": {"timeout_s": 2, "retries": 0}}
         monkeypatch.setenv("AIRFLOW_CONN_INSIGHT_TEST", json.dumps(conn))
         client = InsightClient.from_connection("insight_test")
-        payload = insight.build_payload(make_row())
-        result = client.send(insight.payload_key(payload), payload)
+        payload = insight_payload.build_payload(make_row())
+        result = client.send(insight_payload.payload_key(payload), payload)
 
     assert (client.timeout_s, client.retries) == (2.0, 0)
-    assert result.outcome == insight.DELIVERED and result.status == 200
+    assert result.outcome == insight_client.DELIVERED and result.status == 200
     assert fake.received[0].json == payload
 
 
 def test_fake_answers_a_repeated_key_without_storing_it_twice(fake):
     client = fast_client(fake.url)
-    payload = insight.build_payload(make_row())
-    key = insight.payload_key(payload)
+    payload = insight_payload.build_payload(make_row())
+    key = insight_payload.payload_key(payload)
 
     results = [client.send(key, payload) for _ in range(2)]
 
-    assert [r.outcome for r in results] == [insight.DELIVERED] * 2
+    assert [r.outcome for r in results] == [insight_client.DELIVERED] * 2
     assert len(fake.received) == 1 and fake.deliveries[key] == 2
     with urllib.request.urlopen(f"{fake.url}/metrics/received", timeout=5) as response:
         assert json.load(response) == [{"idempotency_key": key, "payload": payload, "deliveries": 2}]
