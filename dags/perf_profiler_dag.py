@@ -8,7 +8,8 @@ posts the results to the Insight Engine through an outbox that loses nothing.
 
 * Targets: `dags/config/targets.json`, overridden by the Variable `perf_profiler_targets` (JSON).
 * Connections: `perf_metrics_db` (Postgres or SQLite), `insight_engine` (HTTP; token in password).
-* Pool: `perf_profiler` bounds how many benchmarks run at once (create it: see the README).
+* Parallel benchmarks: at most `[perf_profiler] max_active_benchmarks` (default 2) at once, in
+  `default_pool` or the pool named by `[perf_profiler] benchmark_pool`; no hand step needed.
 """
 from __future__ import annotations
 
@@ -19,8 +20,7 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, TriggerRule, Variable, dag, get_current_context, task
 from perf_profiler.tasks.assets import PERF_METRICS_ASSET
 from perf_profiler.model.params import form_params
-
-BENCHMARK_POOL = "perf_profiler"
+from perf_profiler.tasks import settings
 
 
 @dag(
@@ -52,7 +52,8 @@ def perf_profiler():
         context["ti"].xcom_push(key="plan", value=run_plan)
         return run_plan["to_probe"]
 
-    @task(pool=BENCHMARK_POOL, map_index_template="{{ service_name }}", max_active_tis_per_dag=2)
+    @task(pool=settings.benchmark_pool(), max_active_tis_per_dag=settings.max_active_benchmarks(),
+          map_index_template="{{ service_name }}")
     def benchmark(service: dict) -> dict:
         from perf_profiler.tasks import measure
 

@@ -10,7 +10,7 @@ test can show what Airflow said (:meth:`AirflowStack.diagnostics`).
 ::
 
     stack = AirflowStack(home, metadata_db_uri, extra_env={...})
-    stack.start()            # db migrate, pool, the three components, wait until healthy
+    stack.start()            # db migrate, the three components, wait until healthy
     try:
         run_id = stack.trigger("perf_profiler", conf={...})
         run = stack.wait_for_run("perf_profiler", run_id)
@@ -26,7 +26,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -110,13 +110,11 @@ class AirflowStack:
                              f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         return proc
 
-    def start(self, pools: Iterable[tuple[str, int, str]] = (), timeout: float = 240) -> None:
-        """Migrate the metadata DB, create ``pools``, start the components, wait until healthy."""
+    def start(self, timeout: float = 240) -> None:
+        """Migrate the metadata DB, start the components, wait until healthy."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
         self.airflow("db", "migrate", timeout=300)
-        for name, slots, description in pools:
-            self.airflow("pools", "set", name, str(slots), description)
         for component in self.COMPONENTS:
             args = [component] + (["--port", str(self.api_port)] if component == "api-server" else [])
             out = open(self.log_dir / f"{component}.log", "ab")  # noqa: SIM115 - closed with the process

@@ -36,7 +36,7 @@ from fake_insight import FakeInsight
 from servers import BenchServer
 
 from .airflow_stack import REPO, AirflowStack
-from .e2e_env import DAG_ID, POOL, SERVICE_PATHS, TRENDS_DAG_ID, reset_hits, targets_json
+from .e2e_env import DAG_ID, SERVICE_PATHS, TRENDS_DAG_ID, reset_hits, targets_json
 from .metrics_db import MetricsDB
 
 PG_ADMIN_DSN = os.environ.get("PERF_PROFILER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -127,7 +127,7 @@ def airflow(pg_databases, services, insight) -> Iterator[AirflowStack]:
     })
     previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)  # CI's kill still runs the finally
     try:
-        stack.start(pools=[POOL])
+        stack.start()  # no pool, no hand step: the DAG's defaults must run as they are
         stack.wait_for_dag(DAG_ID)
         try:
             stack.wait_for_dag(TRENDS_DAG_ID, timeout=30)

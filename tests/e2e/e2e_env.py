@@ -7,7 +7,6 @@ from servers import BenchServer
 
 DAG_ID = "perf_profiler"
 TRENDS_DAG_ID = "perf_trends"
-POOL = ("perf_profiler", 1, "perf-profiler benchmarks")
 #: service name (as in dags/config/targets.json, which the trigger form offers) → test server path
 SERVICE_PATHS = {
     "registry": "/ok",

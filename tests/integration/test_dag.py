@@ -107,7 +107,8 @@ def test_dagbag_has_the_dag_with_its_contract(dag):
                                  "budget_violated", "post_to_insight", "gate"}
     assert dag.get_task("post_to_insight").trigger_rule == "none_failed_min_one_success"
     benchmark = dag.get_task("benchmark")
-    assert benchmark.pool == "perf_profiler"
+    assert benchmark.pool == "default_pool"  # no hand-made pool needed ([perf_profiler] benchmark_pool)
+    assert benchmark.max_active_tis_per_dag == 2
     assert benchmark.map_index_template == "{{ service_name }}"
     assert dag.get_task("load_targets").retries == 2
 

@@ -107,7 +107,6 @@ def run(repo: Path | None = None) -> int:
     env = demo_environment(repo, work)
     print("preparing the local Airflow home in .demo/airflow ...", flush=True)
     _airflow(env, "db", "migrate")
-    _airflow(env, "pools", "set", "perf_profiler", "1", "perf-profiler benchmarks (one at a time)")
     with running_demo_services():
         print("running `airflow dags test perf_profiler` against the simulated services ...", flush=True)
         _airflow(env, "dags", "test", DAG_ID, check=False)  # a failed gate is a result, shown below
