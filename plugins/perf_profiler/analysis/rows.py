@@ -1,14 +1,13 @@
 """Turn endpoint summaries into ``perf_metrics`` rows: run identity + numbers + P-6 verdict."""
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from perf_profiler.analysis.budget import evaluate
 from perf_profiler.analysis.reduce import EndpointSummary
+from perf_profiler.common.encoding import canonical_json, iso_utc
 from perf_profiler.model.targets import Budget
 
 
@@ -26,15 +25,6 @@ class RunIdentity:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def iso_utc(value: datetime | float | None) -> str | None:
-    """ISO-8601 UTC text for a datetime or epoch seconds (None stays None)."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float)):
-        value = datetime.fromtimestamp(value, tz=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat()
 
 
 def build_row(summary: EndpointSummary, budget: Budget, identity: RunIdentity) -> dict[str, Any]:
@@ -60,8 +50,8 @@ def build_row(summary: EndpointSummary, budget: Budget, identity: RunIdentity) -
         "requests": summary.requests,
         "ok_count": summary.ok_count,
         "error_count": summary.error_count,
-        "errors_by_class": json.dumps(summary.errors_by_class, sort_keys=True),
-        "status_codes": json.dumps(summary.status_codes, sort_keys=True),
+        "errors_by_class": canonical_json(summary.errors_by_class),
+        "status_codes": canonical_json(summary.status_codes),
         "budget_p95_ms": budget.p95_ms,
         "budget_error_rate": budget.error_rate,
         "verdict": verdict.verdict,
@@ -75,7 +65,7 @@ def build_row(summary: EndpointSummary, budget: Budget, identity: RunIdentity) -
         "target_rate": summary.target_rate,
         "dropped": summary.dropped,
         "client_saturated": summary.client_saturated,
-        "saturation_reasons": json.dumps(list(summary.saturation_reasons), separators=(",", ":")),
+        "saturation_reasons": canonical_json(list(summary.saturation_reasons)),
         **{key: round(getattr(summary, key), 3) for key in _FIDELITY_MS_FIELDS},
         # closed loop: the latency is the service time, no second copy of the histogram
         "service_hist": summary.service_hist if summary.model == "open" else None,

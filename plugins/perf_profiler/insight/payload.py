@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
 from typing import Any
+
+from perf_profiler.common.encoding import canonical_json, iso_utc
 
 SOURCE = "perf-profiler"
 KEY_VERSION = "pp1"
@@ -35,16 +35,11 @@ def build_payload(row: Mapping[str, Any]) -> dict[str, Any]:
         "tenant_id": _text(row.get("tenant_id")),
         "dag_id": _text(row.get("dag_id")),
         "run_id": _text(row.get("run_id")),
-        "data_interval_start": _iso_utc(row.get("data_interval_start")),
-        "data_interval_end": _iso_utc(row.get("data_interval_end")),
-        "measured_at": _iso_utc(row.get("measured_at")),
+        "data_interval_start": iso_utc(row.get("data_interval_start")),
+        "data_interval_end": iso_utc(row.get("data_interval_end")),
+        "measured_at": iso_utc(row.get("measured_at")),
     }
     return {"source": SOURCE, "metrics": metrics}
-
-
-def canonical_json(payload: Mapping[str, Any]) -> str:
-    """The exact text that is hashed, stored in the outbox and posted."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
 def idempotency_key(row: Mapping[str, Any], payload: Mapping[str, Any] | None = None) -> str:
@@ -84,13 +79,3 @@ def _number(value: Any) -> float | None:
     if value is None:
         return None
     return round(float(value), 6) + 0.0  # + 0.0 turns -0.0 into 0.0
-
-
-def _iso_utc(value: Any) -> str | None:
-    """ISO-8601 UTC text for a datetime or ISO text; naive values are taken as UTC."""
-    if value is None:
-        return None
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat()

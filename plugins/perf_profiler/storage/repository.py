@@ -30,11 +30,13 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from functools import lru_cache
-from datetime import datetime, timezone
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
+
+from perf_profiler.common.encoding import canonical_json, iso_utc
+from perf_profiler.storage.dialect import DEFAULT_CONN_ID, DIALECTS, NOW_SQL, TABLE_EXISTS_SQL, Dialect, dialect_of, get_hook
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -59,9 +61,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Dialect = Literal["postgres", "sqlite"]
-
-DEFAULT_CONN_ID = "perf_metrics_db"
 SQL_DIR_ENV = "PERF_PROFILER_SQL_DIR"
 TABLE = "perf_metrics"
 _STAGE_TABLE = "perf_metrics_stage"
@@ -108,15 +107,6 @@ _ROW_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:perf-profiler:perf_metri
 _MIGRATION_FILE = re.compile(r"^(\d+)_(\w+)\.sql$")
 # Any constant works; it only has to be the same for every worker migrating this database.
 _PG_MIGRATION_LOCK = 0x7065_7266_5F6D_6967  # "perf_mig"
-_PARAMSTYLE: dict[Dialect, str] = {"postgres": "%s", "sqlite": "?"}
-_NOW_SQL: dict[Dialect, str] = {
-    "postgres": "now()",
-    "sqlite": "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')",
-}
-_TABLE_EXISTS_SQL: dict[Dialect, str] = {
-    "postgres": "SELECT to_regclass(%s) IS NOT NULL",
-    "sqlite": "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
-}
 _VERSION_DDL: dict[Dialect, str] = {
     "postgres": f"""CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
         version INTEGER PRIMARY KEY,
@@ -127,46 +117,8 @@ _VERSION_DDL: dict[Dialect, str] = {
         version INTEGER PRIMARY KEY,
         name TEXT NOT NULL,
         checksum TEXT NOT NULL,
-        applied_at TEXT NOT NULL DEFAULT ({_NOW_SQL["sqlite"]}))""",
+        applied_at TEXT NOT NULL DEFAULT ({NOW_SQL["sqlite"]}))""",
 }
-
-
-# --------------------------------------------------------------------------- connections
-
-
-def get_hook(conn_id: str = DEFAULT_CONN_ID) -> DbApiHook:
-    """Return a PostgresHook or SqliteHook for the Airflow connection ``conn_id``."""
-    from airflow.sdk import BaseHook
-
-    conn = BaseHook.get_connection(conn_id)
-    conn_type = (conn.conn_type or "").lower()
-    if conn_type in ("postgres", "postgresql"):
-        from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-        return PostgresHook(postgres_conn_id=conn_id)
-    if conn_type == "sqlite":
-        from airflow.providers.sqlite.hooks.sqlite import SqliteHook
-
-        return SqliteHook(sqlite_conn_id=conn_id)
-    raise ValueError(
-        f"Airflow connection {conn_id!r} has conn_type {conn.conn_type!r}; "
-        "the perf_metrics store needs a 'postgres' or 'sqlite' connection"
-    )
-
-
-def dialect_of(hook: DbApiHook) -> Dialect:
-    """Return ``"postgres"`` or ``"sqlite"`` for a hook (by its class's ``conn_type``)."""
-    conn_type = str(getattr(hook, "conn_type", "") or "").lower()
-    if conn_type in ("postgres", "postgresql"):
-        return "postgres"
-    if conn_type == "sqlite":
-        return "sqlite"
-    raise ValueError(f"unsupported hook {type(hook).__name__} (conn_type {conn_type!r}): need postgres or sqlite")
-
-
-def placeholder(hook: DbApiHook) -> str:
-    """The bound-parameter marker of the hook's driver: ``%s`` (psycopg) or ``?`` (sqlite3)."""
-    return _PARAMSTYLE[dialect_of(hook)]
 
 
 # --------------------------------------------------------------------------- migrations
@@ -196,7 +148,7 @@ def sql_root() -> Traversable:
             raise FileNotFoundError(f"{SQL_DIR_ENV}={env!r} is not a directory")
         return path
     repo_sql = Path(__file__).resolve().parents[3] / "sql"
-    if any((repo_sql / d).is_dir() for d in _PARAMSTYLE):
+    if any((repo_sql / d).is_dir() for d in DIALECTS):
         return repo_sql
     packaged = resources.files("perf_profiler") / "sql"
     if packaged.is_dir():
@@ -238,7 +190,7 @@ def migrate(hook: DbApiHook, sql_dir: Traversable | None = None) -> list[str]:
         if dialect == "sqlite":
             conn.isolation_level = None  # we issue BEGIN IMMEDIATE ourselves
         for migration in pending:
-            if _apply_migration(conn, dialect, migration):
+            if _apply_migration(conn, dialect, hook.placeholder, migration):
                 applied.append(migration.name)
     if applied:
         log.info("applied %s migrations: %s", dialect, ", ".join(applied))
@@ -251,7 +203,7 @@ def applied_versions(hook: DbApiHook) -> dict[int, str]:
     """Recorded migrations as ``{version: file name}`` (empty before the first migrate)."""
     dialect = dialect_of(hook)
     with closing(hook.get_conn()) as conn, closing(conn.cursor()) as cur:
-        cur.execute(_TABLE_EXISTS_SQL[dialect], (VERSION_TABLE,))
+        cur.execute(TABLE_EXISTS_SQL[dialect], (VERSION_TABLE,))
         exists = cur.fetchone()[0]
         rows = []
         if exists:
@@ -261,9 +213,10 @@ def applied_versions(hook: DbApiHook) -> dict[int, str]:
     return {int(version): name for version, name in rows}
 
 
-def _apply_migration(conn: Any, dialect: Dialect, migration: Migration) -> bool:
-    """Apply one migration under the migration lock unless it is recorded; True if applied."""
-    mark = _PARAMSTYLE[dialect]
+def _apply_migration(conn: Any, dialect: Dialect, mark: str, migration: Migration) -> bool:
+    """Apply one migration under the migration lock unless it is recorded; True if applied.
+
+    ``mark`` is the hook's bound-parameter placeholder."""
     cur = conn.cursor()
     try:
         _lock_for_migration(cur, dialect)
@@ -340,11 +293,12 @@ def upsert_metrics(hook: DbApiHook, rows: Sequence[Mapping[str, Any]]) -> int:
     if not rows:
         return 0
     dialect = dialect_of(hook)
+    mark = hook.placeholder
     columns = _validated_columns(rows)
     order = _last_index_per_key(columns)
     with closing(hook.get_conn()) as conn:
         try:
-            _write_rows(conn, dialect, columns, order)
+            _write_rows(conn, dialect, mark, columns, order)
             conn.commit()
         except BaseException:
             conn.rollback()
@@ -367,8 +321,7 @@ def fetch_metrics(
     whichever run measured them. Timestamps come back as ISO-8601 UTC text, decimals as float,
     JSON columns as compact sorted JSON text; ordered by the unique key.
     """
-    dialect = dialect_of(hook)
-    mark = _PARAMSTYLE[dialect]
+    mark = hook.placeholder
     filters = {"tenant_id": tenant_id, "dag_id": dag_id, "run_id": run_id}
     if data_interval is not None:
         filters["data_interval_start"] = _to_utc_iso(data_interval[0], "data_interval_start")
@@ -465,28 +418,22 @@ def _converted(all_columns: list[list[Any]], indices: Sequence[int]) -> list[tup
 
 
 def _to_utc_iso(value: Any, column: str) -> str:
-    """ISO-8601 UTC text with microseconds (naive values are taken as UTC, numbers as epoch s)."""
+    """Fixed-width ISO-8601 UTC text (naive values are taken as UTC, numbers as epoch s)."""
     if isinstance(value, str):
         return _iso_text_to_utc(value, column)
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        moment = datetime.fromtimestamp(value, tz=timezone.utc)
-    else:
-        raise ValueError(f"{column}: expected an ISO-8601 string or datetime, got {type(value).__name__}")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    try:
+        return iso_utc(value, "microseconds") or ""
+    except ValueError as exc:
+        raise ValueError(f"{column}: {exc}") from None
 
 
 @lru_cache(maxsize=4096)
 def _iso_text_to_utc(text: str, column: str) -> str:
     """Cached: the rows of one run share most of their timestamps."""
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{column}: not an ISO-8601 timestamp: {text!r}") from None
-    return _to_utc_iso(moment, column)
+        return iso_utc(text, "microseconds") or ""
+    except ValueError as exc:
+        raise ValueError(f"{column}: {exc}") from None
 
 
 def _decimal_10_2(value: Any, column: str) -> float:
@@ -523,10 +470,13 @@ def _integer(value: Any, column: str) -> int:
 
 
 def _canonical_json(value: Any, column: str) -> str:
-    """Compact JSON text with sorted keys, from JSON text or a JSON-serialisable value."""
+    """Canonical JSON text (``common.encoding``), from JSON text or a JSON-serialisable value."""
     if isinstance(value, (str, bytes)):
         return _canonical_json_text(value, column)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return canonical_json(value)
+    except ValueError as exc:  # NaN or Infinity
+        raise ValueError(f"{column}: not valid JSON: {exc}") from None
 
 
 @lru_cache(maxsize=4096)
@@ -535,7 +485,7 @@ def _canonical_json_text(text: str | bytes, column: str) -> str:
         value = json.loads(text)
     except ValueError:
         raise ValueError(f"{column}: not valid JSON text: {text[:80]!r}") from None
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _canonical_json(value, column)
 
 
 def _converter(column: str) -> Callable[[Any, str], Any] | None:
@@ -577,12 +527,11 @@ def _last_index_per_key(columns: list[list[Any]]) -> list[int]:
     return list(by_key.values())
 
 
-def _upsert_sql(dialect: Dialect, values_clause: str | None = None, select_from: str | None = None) -> str:
+def _upsert_sql(dialect: Dialect, mark: str = "%s", values_clause: str | None = None, select_from: str | None = None) -> str:
     """INSERT ... ON CONFLICT (key) DO UPDATE over METRIC_COLUMNS (never SQLite's REPLACE)."""
-    mark = _PARAMSTYLE[dialect]
     columns = ", ".join(METRIC_COLUMNS)
     updates = [f"{c} = excluded.{c}" for c in METRIC_COLUMNS if c != "id" and c not in KEY_COLUMNS]
-    updates.append(f"updated_at = {_NOW_SQL[dialect]}")
+    updates.append(f"updated_at = {NOW_SQL[dialect]}")
     if select_from:
         source = f"SELECT {columns} FROM {select_from}"
     else:
@@ -593,15 +542,16 @@ def _upsert_sql(dialect: Dialect, values_clause: str | None = None, select_from:
     )
 
 
-def _write_rows(conn: Any, dialect: Dialect, columns: list[list[Any]], order: list[int]) -> None:
+def _write_rows(conn: Any, dialect: Dialect, mark: str, columns: list[list[Any]], order: list[int]) -> None:
     """Send the upsert with the fastest batch API of the driver behind the hook."""
     with closing(conn.cursor()) as cur:
         if dialect == "sqlite":
-            cur.executemany(_upsert_sql(dialect), _converted(columns, order))
+            cur.executemany(_upsert_sql(dialect, mark), _converted(columns, order))
         elif type(conn).__module__.startswith("psycopg2"):
             from psycopg2.extras import execute_values
 
-            execute_values(cur, _upsert_sql(dialect, "%s"), _converted(columns, order), page_size=1000)
+            # execute_values expands its own "%s" template, whatever the hook's placeholder
+            execute_values(cur, _upsert_sql(dialect, values_clause="%s"), _converted(columns, order), page_size=1000)
         else:
             _copy_then_upsert(cur, columns, order)
 
