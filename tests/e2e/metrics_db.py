@@ -19,6 +19,7 @@ class PgHook:
     """The part of a DbApiHook that perf_profiler.storage.repository uses (conn_type + get_conn) on a DSN."""
 
     conn_type = "postgres"
+    placeholder = "%s"  # DbApiHook.placeholder, which storage binds with
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
