@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from perf_profiler.common.aio import run_sync
-from perf_profiler.insight.payload import canonical_json
+from perf_profiler.common.encoding import canonical_json
 
 if TYPE_CHECKING:  # aiohttp is imported lazily: DAG files import this module at parse time
     import aiohttp
@@ -83,7 +83,7 @@ class InsightClient:
         self.backoff_s = float(backoff_s)
 
     @classmethod
-    def from_connection(cls, conn_id: str = DEFAULT_CONN_ID, **overrides: Any) -> "InsightClient":
+    def from_connection(cls, conn_id: str = DEFAULT_CONN_ID, **overrides: Any) -> InsightClient:
         """Build from an Airflow HTTP connection: scheme/host/port, bearer token in the password.
 
         The scheme is ``conn.schema`` when it is http/https, else the connection type (http/https).
@@ -108,14 +108,14 @@ class InsightClient:
     def import_url(self) -> str:
         return f"{self.base_url}{IMPORT_PATH}"
 
-    def session(self) -> "aiohttp.ClientSession":
+    def session(self) -> aiohttp.ClientSession:
         """A new ClientSession with this client's bounded timeout (use one per drain)."""
         import aiohttp
 
         timeout = aiohttp.ClientTimeout(total=self.timeout_s, connect=min(self.timeout_s, 5.0))
         return aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": "perf-profiler"})
 
-    async def post(self, session: "aiohttp.ClientSession", key: str, body: str) -> PostResult:
+    async def post(self, session: aiohttp.ClientSession, key: str, body: str) -> PostResult:
         """Post one canonical JSON body with its Idempotency-Key, retrying transient failures."""
         attempt = 0
         while True:
@@ -136,7 +136,7 @@ class InsightClient:
 
         return run_sync(once())
 
-    async def _post_once(self, session: "aiohttp.ClientSession", key: str, body: str) -> PostResult:
+    async def _post_once(self, session: aiohttp.ClientSession, key: str, body: str) -> PostResult:
         import aiohttp
 
         try:

@@ -1,4 +1,4 @@
-"""Insight Engine delivery: payloads, idempotency keys, a write-ahead outbox and an HTTP client.
+"""Insight Engine delivery through a write-ahead outbox (the table itself: ``storage.outbox_repo``).
 
 Flow (``deliver``): every payload is first written to the ``insight_outbox`` table (``enqueue``),
 then the pending entries are posted oldest first (``drain``). An entry that cannot be delivered
@@ -37,67 +37,20 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from perf_profiler.common.aio import run_sync
+from perf_profiler.common.encoding import canonical_json
 from perf_profiler.insight.client import DELIVERED, FAILED, REJECTED, InsightClient, PostResult
-from perf_profiler.insight.payload import Payload, _iso_utc, canonical_json, payload_key
+from perf_profiler.insight.payload import Payload, payload_key
+from perf_profiler.storage import outbox_repo
+from perf_profiler.storage.outbox_repo import DrainConnection, OutboxRow
 
 log = logging.getLogger(__name__)
 
 MAX_REPORTED_KEYS = 20  # rejected keys listed in a DeliveryReport (it may travel over XCom)
-
-
-def _keyed(items: Iterable[Payload | tuple[str, Payload]]) -> Iterable[tuple[str, Payload]]:
-    """Accept payload dicts (key derived) or ``(key, payload)`` pairs."""
-    for item in items:
-        yield (payload_key(item), item) if isinstance(item, Mapping) else item
-
-
-# --------------------------------------------------------------------------- outbox
-_SQL = {
-    "insert": (
-        "INSERT INTO insight_outbox (idempotency_key, payload, created_at, attempts) "
-        "VALUES (%s, %s, %s, 0) ON CONFLICT (idempotency_key) DO NOTHING"
-    ),
-    "pending": (
-        "SELECT seq, idempotency_key, payload FROM insight_outbox "
-        "WHERE delivered_at IS NULL AND rejected_at IS NULL ORDER BY seq"
-    ),
-    "delivered": (
-        "UPDATE insight_outbox SET delivered_at = %s, last_attempt_at = %s, attempts = attempts + %s, "
-        "last_status = %s, last_error = NULL WHERE seq = %s"
-    ),
-    "rejected": (
-        "UPDATE insight_outbox SET rejected_at = %s, last_attempt_at = %s, attempts = attempts + %s, "
-        "last_status = %s, last_error = %s WHERE seq = %s"
-    ),
-    "failed": (
-        "UPDATE insight_outbox SET last_attempt_at = %s, attempts = attempts + %s, "
-        "last_status = %s, last_error = %s WHERE seq = %s"
-    ),
-    "pending_stats": (
-        "SELECT COUNT(*), MIN(created_at) FROM insight_outbox "
-        "WHERE delivered_at IS NULL AND rejected_at IS NULL"
-    ),
-    "pending_before": (
-        "SELECT seq, idempotency_key, payload, created_at, attempts, last_attempt_at, last_status, last_error "
-        "FROM insight_outbox WHERE delivered_at IS NULL AND rejected_at IS NULL AND created_at < %s ORDER BY seq"
-    ),
-    "rejected_list": (
-        "SELECT seq, idempotency_key, payload, created_at, attempts, last_attempt_at, last_status, last_error "
-        "FROM insight_outbox WHERE rejected_at IS NOT NULL ORDER BY seq"
-    ),
-}
-# The statements differ only in the DB-API paramstyle: psycopg uses %s, sqlite3 uses ?.
-_STATEMENTS = {
-    "postgres": {**_SQL, "try_lock": "SELECT pg_try_advisory_lock(%s)"},  # session lock, held until close
-    "sqlite": {name: sql.replace("%s", "?") for name, sql in _SQL.items()},
-}
-_PG_DRAIN_LOCK = 0x7065_7266_5F69_6E73  # "perf_ins": any constant shared by all drainers of a database
 DRAIN_LOCK_WAIT_S = 120.0
 
 
@@ -148,14 +101,8 @@ def enqueue(hook: Any, payloads_with_keys: Iterable[Payload | tuple[str, Payload
     Items are ``(key, payload)`` pairs or payload dicts (key from ``payload_key``). A key that is
     already in the outbox (pending, delivered or rejected) is left alone.
     """
-    sql = _statements(hook)["insert"]
-    added = 0
-    with closing(hook.get_conn()) as conn:
-        with closing(conn.cursor()) as cur:
-            for key, payload in _keyed(payloads_with_keys):
-                cur.execute(sql, (key, canonical_json(payload), _now_text()))
-                added += max(cur.rowcount, 0)
-        conn.commit()
+    entries = ((key, canonical_json(payload)) for key, payload in _keyed(payloads_with_keys))
+    added = outbox_repo.insert_entries(hook, entries, _now())
     log.info("insight outbox: %s new entries queued", added)
     return added
 
@@ -172,23 +119,25 @@ def deliver(
     enqueue(hook, payloads)
     if client is None:
         log.warning("insight: no client configured; payloads stay in the outbox")
-        return _with_pending_stats(hook, _Tally())
+        return _report(hook, _DrainCounts())
     return drain(hook, client)
 
 
 def pending_older_than(hook: Any, seconds: float) -> list[OutboxEntry]:
     """Pending entries created more than ``seconds`` ago (to report; nothing is dropped)."""
-    cutoff = datetime.now(timezone.utc) - timedelta(seconds=seconds)
-    return _entries(hook, "pending_before", (_ts_text(cutoff),))
+    cutoff = _now() - timedelta(seconds=seconds)
+    return [_entry(row) for row in outbox_repo.pending_created_before(hook, cutoff)]
 
 
 def rejected_entries(hook: Any) -> list[OutboxEntry]:
     """Entries the Insight Engine refused (kept for reporting; never retried automatically)."""
-    return _entries(hook, "rejected_list", ())
+    return [_entry(row) for row in outbox_repo.rejected_rows(hook)]
 
 
 @dataclass
-class _Tally:
+class _DrainCounts:
+    """What one drain has done so far (turned into a ``DeliveryReport`` at the end)."""
+
     delivered: int = 0
     failed: int = 0
     rejected: int = 0
@@ -197,73 +146,72 @@ class _Tally:
     rejected_keys: list[str] = field(default_factory=list)
 
 
+def _keyed(items: Iterable[Payload | tuple[str, Payload]]) -> Iterable[tuple[str, Payload]]:
+    """Accept payload dicts (key derived) or ``(key, payload)`` pairs."""
+    for item in items:
+        yield (payload_key(item), item) if isinstance(item, Mapping) else item
+
+
 async def _drain(hook: Any, client: InsightClient, max_items: int | None) -> DeliveryReport:
-    sql = _statements(hook)
-    tally = _Tally()
-    with closing(hook.get_conn()) as conn:  # closing it also releases the drain lock
-        if not await _lock_drain(conn, sql):
+    counts = _DrainCounts()
+    with outbox_repo.open_drain(hook) as outbox:  # leaving it also releases the drain lock
+        if not await _wait_for_drain_lock(outbox):
             log.warning("insight: another drain held the outbox for %s s; entries stay pending", DRAIN_LOCK_WAIT_S)
-            return _with_pending_stats(hook, tally)
-        pending = _fetch(conn, sql["pending"], ())
-        if max_items is not None:
-            pending = pending[:max_items]
+            return _report(hook, counts)
+        pending = outbox.pending(max_items)
         async with client.session() as session:
-            for index, (seq, key, body) in enumerate(pending):
-                result = await client.post(session, key, body)
-                _record(conn, sql, seq, key, result, tally)
-                if result.outcome == FAILED:
-                    tally.deferred = len(pending) - index - 1
+            for index, entry in enumerate(pending):
+                result = await client.post(session, entry.idempotency_key, entry.payload)
+                _record(outbox, entry.seq, entry.idempotency_key, result, counts)
+                if result.outcome == FAILED:  # keep the order: nothing behind it goes first
+                    counts.deferred = len(pending) - index - 1
                     break
-    return _with_pending_stats(hook, tally)
+    return _report(hook, counts)
 
 
-async def _lock_drain(conn: Any, sql: Mapping[str, str]) -> bool:
+async def _wait_for_drain_lock(outbox: DrainConnection) -> bool:
     """PostgreSQL: wait (bounded) until no other drain runs, so each entry is posted once and in
     order. SQLite (dev) is not serialised: a concurrent drain may re-post an entry, which the
     engine absorbs by its Idempotency-Key."""
-    if "try_lock" not in sql:
-        return True
     deadline = asyncio.get_running_loop().time() + DRAIN_LOCK_WAIT_S
-    while not _fetch(conn, sql["try_lock"], (_PG_DRAIN_LOCK,))[0][0]:
+    while not outbox.try_lock():
         if asyncio.get_running_loop().time() > deadline:
             return False
         await asyncio.sleep(0.1)
     return True
 
 
-def _record(conn: Any, sql: Mapping[str, str], seq: int, key: str, result: PostResult, tally: _Tally) -> None:
+def _record(outbox: DrainConnection, seq: int, key: str, result: PostResult, counts: _DrainCounts) -> None:
     """Write one post's outcome to the outbox (committed at once) and count it."""
-    now = _now_text()
-    with closing(conn.cursor()) as cur:
-        if result.outcome == DELIVERED:
-            cur.execute(sql["delivered"], (now, now, result.attempts, result.status, seq))
-            tally.delivered += 1
-        elif result.outcome == REJECTED:
-            cur.execute(sql["rejected"], (now, now, result.attempts, result.status, result.error, seq))
-            tally.rejected += 1
-            tally.rejected_keys.append(key)
-            log.warning("insight rejected %s (kept, not retried): %s", key, result.error)
-        else:
-            cur.execute(sql["failed"], (now, result.attempts, result.status, result.error, seq))
-            tally.failed += 1
-            tally.last_error = result.error
-            log.warning("insight delivery of %s failed after %s attempts: %s", key, result.attempts, result.error)
-    conn.commit()
+    now = _now()
+    if result.outcome == DELIVERED:
+        outbox.mark_delivered(seq, now, result.attempts, result.status)
+        counts.delivered += 1
+    elif result.outcome == REJECTED:
+        outbox.mark_rejected(seq, now, result.attempts, result.status, result.error)
+        counts.rejected += 1
+        counts.rejected_keys.append(key)
+        log.warning("insight rejected %s (kept, not retried): %s", key, result.error)
+    else:
+        outbox.mark_failed(seq, now, result.attempts, result.status, result.error)
+        counts.failed += 1
+        counts.last_error = result.error
+        log.warning("insight delivery of %s failed after %s attempts: %s", key, result.attempts, result.error)
 
 
-def _with_pending_stats(hook: Any, tally: _Tally) -> DeliveryReport:
-    with closing(hook.get_conn()) as conn:
-        count, oldest = _fetch(conn, _statements(hook)["pending_stats"], ())[0]
+def _report(hook: Any, counts: _DrainCounts) -> DeliveryReport:
+    """The drain's counts plus what is still pending, logged once."""
+    pending, oldest = outbox_repo.pending_stats(hook)
     age = None if oldest is None else _age_s(oldest)
     report = DeliveryReport(
-        delivered=tally.delivered,
-        failed=tally.failed,
-        rejected=tally.rejected,
-        deferred=tally.deferred,
-        pending_after=int(count),
+        delivered=counts.delivered,
+        failed=counts.failed,
+        rejected=counts.rejected,
+        deferred=counts.deferred,
+        pending_after=pending,
         oldest_pending_age_s=age,
-        last_error=tally.last_error,
-        rejected_keys=tuple(tally.rejected_keys[:MAX_REPORTED_KEYS]),
+        last_error=counts.last_error,
+        rejected_keys=tuple(counts.rejected_keys[:MAX_REPORTED_KEYS]),
     )
     level = logging.WARNING if report.pending_after or report.rejected else logging.INFO
     log.log(
@@ -275,53 +223,28 @@ def _with_pending_stats(hook: Any, tally: _Tally) -> DeliveryReport:
     return report
 
 
-def _entries(hook: Any, name: str, params: tuple[Any, ...]) -> list[OutboxEntry]:
-    with closing(hook.get_conn()) as conn:
-        rows = _fetch(conn, _statements(hook)[name], params)
-    return [_entry(row) for row in rows]
-
-
-def _entry(row: tuple[Any, ...]) -> OutboxEntry:
-    seq, key, body, created_at, attempts, last_attempt_at, last_status, last_error = row
-    metrics = json.loads(body).get("metrics", {})
+def _entry(row: OutboxRow) -> OutboxEntry:
+    """A stored row with the service, endpoint and run its payload names."""
+    metrics = json.loads(row.payload).get("metrics", {})
     return OutboxEntry(
-        seq=int(seq),
-        idempotency_key=key,
+        seq=row.seq,
+        idempotency_key=row.idempotency_key,
         service=metrics.get("service"),
         endpoint=metrics.get("endpoint"),
         run_id=metrics.get("run_id"),
-        created_at=_iso_utc(created_at) or "",
-        age_s=_age_s(created_at),
-        attempts=int(attempts),
-        last_attempt_at=_iso_utc(last_attempt_at),
-        last_status=last_status,
-        last_error=last_error,
+        created_at=row.created_at,
+        age_s=_age_s(row.created_at),
+        attempts=row.attempts,
+        last_attempt_at=row.last_attempt_at,
+        last_status=row.last_status,
+        last_error=row.last_error,
     )
 
 
-def _fetch(conn: Any, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    with closing(conn.cursor()) as cur:
-        cur.execute(sql, params)
-        rows = [tuple(row) for row in cur.fetchall()]
-    conn.commit()  # end the read transaction (PostgreSQL would otherwise hold it open)
-    return rows
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
-def _statements(hook: Any) -> Mapping[str, str]:
-    from perf_profiler.storage.repository import dialect_of
-
-    return _STATEMENTS[dialect_of(hook)]
-
-
-def _now_text() -> str:
-    return _ts_text(datetime.now(timezone.utc))
-
-
-def _ts_text(moment: datetime) -> str:
-    """Fixed-width ISO-8601 UTC (compares correctly as text in SQLite)."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-
-def _age_s(created_at: Any) -> float:
-    created = datetime.fromisoformat(_iso_utc(created_at) or "")
-    return max((datetime.now(timezone.utc) - created).total_seconds(), 0.0)
+def _age_s(created_at: str) -> float:
+    """Seconds since an ISO-8601 UTC timestamp as the outbox returns it."""
+    return max((_now() - datetime.fromisoformat(created_at)).total_seconds(), 0.0)

@@ -28,7 +28,8 @@ def post_to_insight(
     from perf_profiler.insight import client as insight_client
     from perf_profiler.insight import delivery as insight
     from perf_profiler.insight import payload as insight_payload
-    from perf_profiler.storage.repository import fetch_metrics, get_hook, migrate
+    from perf_profiler.storage.dialect import get_hook
+    from perf_profiler.storage.repository import fetch_metrics, migrate
 
     identity = stored["identity"]
     hook = get_hook(db_conn_id)

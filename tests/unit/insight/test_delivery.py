@@ -1,7 +1,9 @@
-"""Insight Engine delivery against a real fake engine (tests/fake_insight.py) and real databases.
+"""Insight Engine payloads and delivery through the outbox, against a real fake engine
+(tests/support/fake_insight.py) and real databases.
 
 The outbox tests run on PostgreSQL and SQLite: each builds its database through an Airflow
-connection (AIRFLOW_CONN_* env var) with store.get_hook + store.migrate.
+connection (AIRFLOW_CONN_* env var) with dialect.get_hook + migrate. The client alone is tested in
+test_client.py, the outbox table's repository in tests/unit/storage/test_outbox_repo.py.
 """
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import json
 import logging
 import socket
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from datetime import datetime, timezone
@@ -19,7 +20,6 @@ from typing import Any
 import pytest
 
 from fake_insight import FakeInsight
-from perf_profiler.insight import client as insight_client
 from perf_profiler.insight import delivery as insight
 from perf_profiler.insight import payload as insight_payload
 from perf_profiler.insight.client import InsightClient
@@ -86,8 +86,9 @@ def free_port() -> int:
 
 # ----------------------------------------------------------------------------- fixtures
 def migrated_hook(monkeypatch, uri: str, dialect: str):
-    """store.get_hook + store.migrate on the database behind ``uri`` (an AIRFLOW_CONN_* value)."""
-    from perf_profiler.storage.repository import dialect_of, get_hook, migrate
+    """dialect.get_hook + migrate on the database behind ``uri`` (an AIRFLOW_CONN_* value)."""
+    from perf_profiler.storage.dialect import dialect_of, get_hook
+    from perf_profiler.storage.repository import migrate
 
     monkeypatch.setenv(f"AIRFLOW_CONN_{DB_CONN_ID.upper()}", uri)
     db = get_hook(DB_CONN_ID)
@@ -244,6 +245,14 @@ def test_max_items_bounds_one_drain(hook, fake):
     assert fake.keys_in_arrival_order() == keys_of(run_rows("run-1"))[:2]
 
 
+def test_without_a_client_payloads_are_only_queued(hook):
+    report = insight.deliver(hook, None, insight_payload.keyed_payloads(run_rows("run-1")))
+
+    assert (report.delivered, report.failed, report.deferred, report.pending_after) == (0, 0, 0, 3)
+    assert report.oldest_pending_age_s is not None and not report.ok
+    assert [e["attempts"] for e in outbox(hook)] == [0, 0, 0]
+
+
 def test_concurrent_drains_on_postgres_post_each_entry_once_and_in_order(pg_hook, fake):
     """Two DAG runs draining at once: the advisory lock makes the second wait for the first."""
     rows = run_rows("run-1", tuple(f"/e{n}" for n in range(6)))
@@ -341,54 +350,3 @@ def test_wrong_token_holds_the_outbox_instead_of_rejecting_it(hook):
     assert (report.rejected, report.failed, report.pending_after) == (0, 1, 3)
     assert len(fake.arrivals) == 1, "401 is not retried within the run"
     assert outbox(hook)[0]["last_status"] == 401
-
-
-def test_token_in_the_url_is_dropped_from_the_base_url():
-    client = InsightClient(f"https://user:{TOKEN}@insight.example:8443/", token=TOKEN)
-    assert client.base_url == "https://insight.example:8443"
-    assert TOKEN not in repr(client)
-
-
-# ----------------------------------------------------------------------------- connection
-@pytest.mark.parametrize(
-    ("conn", "base_url"),
-    [
-        ({"conn_type": "http", "host": "127.0.0.1", "port": 8003}, "http://127.0.0.1:8003"),
-        ({"conn_type": "http", "host": "insight.internal", "schema": "https"}, "https://insight.internal"),
-        ({"conn_type": "https", "host": "insight.internal", "port": 443}, "https://insight.internal:443"),
-        ({"conn_type": "http", "host": "https://insight.internal/api"}, "https://insight.internal/api"),
-    ],
-)
-def test_client_from_airflow_connection(monkeypatch, conn, base_url):
-    monkeypatch.setenv("AIRFLOW_CONN_INSIGHT_ENGINE", json.dumps({**conn, "password": TOKEN}))
-    client = InsightClient.from_connection()
-    assert client.base_url == base_url
-    assert client.import_url == f"{base_url}/metrics/import"
-    assert TOKEN not in repr(client)
-
-
-def test_client_from_connection_posts_with_the_token_and_extras(monkeypatch):
-    with FakeInsight(token=TOKEN) as fake:
-        conn = {"conn_type": "http", "host": "127.0.0.1", "port": fake.port, "password": TOKEN,
-                "extra": {"timeout_s": 2, "retries": 0}}
-        monkeypatch.setenv("AIRFLOW_CONN_INSIGHT_TEST", json.dumps(conn))
-        client = InsightClient.from_connection("insight_test")
-        payload = insight_payload.build_payload(make_row())
-        result = client.send(insight_payload.payload_key(payload), payload)
-
-    assert (client.timeout_s, client.retries) == (2.0, 0)
-    assert result.outcome == insight_client.DELIVERED and result.status == 200
-    assert fake.received[0].json == payload
-
-
-def test_fake_answers_a_repeated_key_without_storing_it_twice(fake):
-    client = fast_client(fake.url)
-    payload = insight_payload.build_payload(make_row())
-    key = insight_payload.payload_key(payload)
-
-    results = [client.send(key, payload) for _ in range(2)]
-
-    assert [r.outcome for r in results] == [insight_client.DELIVERED] * 2
-    assert len(fake.received) == 1 and fake.deliveries[key] == 2
-    with urllib.request.urlopen(f"{fake.url}/metrics/received", timeout=5) as response:
-        assert json.load(response) == [{"idempotency_key": key, "payload": payload, "deliveries": 2}]
