@@ -3,27 +3,64 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perf_profiler.tasks.connections import DEFAULT_DB_CONN_ID
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 log = logging.getLogger(__name__)
 
 
 def analyse_trends(asset_extras: Sequence[Mapping[str, Any]], conn_id: str = DEFAULT_DB_CONN_ID) -> dict[str, Any]:
     """perf_trends: judge the rows behind each Asset event against their history; roll up days."""
-    from perf_profiler.analysis import trends
-    from perf_profiler.storage.repository import fetch_metrics, get_hook, migrate
+    from perf_profiler.storage.dialect import get_hook
+    from perf_profiler.storage.repository import fetch_metrics, migrate
 
     hook = get_hook(conn_id)
     migrate(hook)
     rows = [row for extra in asset_extras for run_id in extra.get("source_run_ids", [])
             for row in fetch_metrics(hook, dag_id=extra["dag_id"], run_id=run_id, tenant_id=extra["tenant_id"])]
-    regressions = trends.detect(hook, rows)
+    regressions = detect_regressions(hook, rows)
     for found in regressions:
         log.warning("p95 regression: %s %s run %s p95=%.1fms baseline=%.1fms threshold=%.1fms",
                     found["service"], found["endpoint"], found["run_id"], found["p95_ms"],
                     found["baseline_p95_ms"], found["threshold_ms"])
-    days = trends.rollup(hook, rows)
+    days = roll_up_days(hook, rows)
     log.info("perf_trends: %s rows judged, %s regressions, %s daily rollups updated", len(rows), len(regressions), days)
     return {"rows": len(rows), "regressions": regressions, "rollups": days}
+
+
+def detect_regressions(hook: DbApiHook, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Judge each row against its history; record regressions (idempotently) and return them."""
+    from perf_profiler.analysis import trends
+    from perf_profiler.storage.trends_repo import open_trends
+
+    found = []
+    with open_trends(hook) as repo:
+        for row in rows:
+            p95_ms = float(row["p95_ms"])
+            base = trends.baseline(repo.p95_history(row, trends.WINDOW))
+            if base is not None and trends.is_regression(p95_ms, base):
+                repo.record_regression(row, base)
+                found.append({"service": row["service"], "endpoint": row["endpoint"], "run_id": row["run_id"],
+                              "p95_ms": p95_ms, "baseline_p95_ms": base.median_ms,
+                              "threshold_ms": base.threshold_ms})
+            else:
+                repo.clear_regression(row["id"])  # a re-derived row may no longer be a regression
+    return found
+
+
+def roll_up_days(hook: DbApiHook, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Recompute the daily rollup of every (tenant, service, endpoint, day) these rows touch."""
+    from perf_profiler.analysis import trends
+    from perf_profiler.storage.trends_repo import open_trends
+
+    keys = sorted({(r["tenant_id"], r["service"], r["endpoint"], r["measured_at"][:10]) for r in rows})
+    with open_trends(hook) as repo:
+        for tenant_id, service, endpoint, day in keys:
+            rollup = trends.summarize_day(repo.day_runs(tenant_id, service, endpoint, day))
+            if rollup is not None:
+                repo.upsert_day_rollup(tenant_id, service, endpoint, day, rollup)
+    return len(keys)

@@ -1,17 +1,18 @@
-"""perf_trends: robust-baseline regressions and the daily rollup, on PostgreSQL and SQLite."""
+"""perf_trends: robust-baseline regressions and the daily rollup (the maths alone, then the task
+on PostgreSQL and SQLite; the SQL alone: tests/unit/storage/test_trends_repo.py)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from perf_profiler.analysis import histogram
-from perf_profiler.tasks import trends as trends_task
-from perf_profiler.analysis import trends
+from perf_profiler.analysis import histogram, trends
 from perf_profiler.analysis.reduce import summarize_endpoint
 from perf_profiler.analysis.rows import RunIdentity, build_row
-from perf_profiler.storage.repository import get_hook, migrate, upsert_metrics
 from perf_profiler.model.targets import Budget
+from perf_profiler.storage.dialect import get_hook
+from perf_profiler.storage.repository import migrate, upsert_metrics
+from perf_profiler.tasks import trends as trends_task
 
 START = datetime(2026, 3, 1, 2, 0, tzinfo=timezone.utc)
 
@@ -49,6 +50,22 @@ def test_baseline_is_robust_to_an_outlier_and_has_floors():
     assert base.threshold_ms == pytest.approx(100 + max(3 * 1.4826 * 1, 10))
     assert trends.baseline([100] * 4) is None, "too little history to judge"
     assert trends.baseline([0.2] * 6).threshold_ms == pytest.approx(1.2), "absolute floor for tiny latencies"
+
+
+def test_is_regression_only_above_the_threshold_of_a_known_baseline():
+    base = trends.baseline([100] * 5)
+    assert base.threshold_ms == pytest.approx(110)
+    assert trends.is_regression(110.5, base) and not trends.is_regression(110, base)
+    assert not trends.is_regression(10_000, None), "no baseline, no verdict"
+
+
+def test_day_summary_counts_runs_and_sums_traffic():
+    runs = [{"p95_ms": 100, "requests": 10, "error_count": 1, "throughput": 5.0, "verdict": "pass"},
+            {"p95_ms": 300, "requests": 20, "error_count": 0, "throughput": 7.0, "verdict": "fail"},
+            {"p95_ms": 200, "requests": 30, "error_count": 2, "throughput": 9.0, "verdict": "pass"}]
+    assert trends.summarize_day(runs) == trends.DayRollup(runs=3, failing_runs=1, requests=60, errors=3,
+                                                          p95_median_ms=200, p95_max_ms=300, throughput_mean=7.0)
+    assert trends.summarize_day([]) is None
 
 
 def test_injected_regression_is_recorded_once_and_rollup_covers_the_day(hook):
