@@ -13,7 +13,7 @@ to CPU 0 and the servers (nginx, the stall server) to CPU 1 with ``taskset``.
     truth, next to hey's and perf-profiler's closed loop on the same server.
 (c) client overhead at a fixed 1,000 req/s against nginx: perf-profiler's open loop vs ``hey -q``.
 (d) merging 1,000 HDR histograms of 100k samples each and computing percentiles: time and bytes.
-(e) upserting 10,000 rows into PostgreSQL through ``perf_profiler.storage.repository``, vs a plain COPY of the
+(e) upserting 10,000 rows into PostgreSQL through ``perf_profiler.storage.metrics_repo``, vs a plain COPY of the
     same rows (skipped when no PostgreSQL answers at ``$PERF_PROFILER_BENCH_PG``).
 
 Writes ``bench/results/latest.json`` (every number, the machine, the targets) and
@@ -366,7 +366,7 @@ def bench_histograms(count: int, samples: int) -> dict[str, Any]:
 
 
 def bench_store(rows_n: int) -> dict[str, Any]:
-    """(e) upsert ``rows_n`` rows through perf_profiler.storage.repository vs a plain COPY of the same rows."""
+    """(e) upsert ``rows_n`` rows through perf_profiler.storage.metrics_repo vs a plain COPY of the same rows."""
     import psycopg
 
     try:
@@ -429,19 +429,22 @@ def _bench_rows(rows_n: int, requests: int = 200) -> list[dict[str, Any]]:
 def _store_rates(dsn: str, rows_n: int) -> dict[str, Any]:
     import psycopg
 
-    from perf_profiler.storage import repository as store
+    from perf_profiler.storage.dialect import get_hook
+    from perf_profiler.storage.metrics_repo import upsert_metrics
+    from perf_profiler.storage.migrations import migrate
+    from perf_profiler.storage.row_binding import METRIC_COLUMNS, prepare_row
 
     rows = _bench_rows(rows_n)
-    hook = store.get_hook("perf_bench_db")
-    store.migrate(hook)
-    columns = ", ".join(store.METRIC_COLUMNS)
+    hook = get_hook("perf_bench_db")
+    migrate(hook)
+    columns = ", ".join(METRIC_COLUMNS)
     with psycopg.connect(dsn) as conn:
         def truncate() -> None:
             conn.execute("TRUNCATE perf_metrics")
             conn.commit()
 
         def plain_copy() -> float:
-            values = [store._prepare_row(row) for row in rows]  # the same bound values, prepared untimed
+            values = [prepare_row(row) for row in rows]  # the same bound values, prepared untimed
             started = time.perf_counter()
             with conn.cursor() as cur, cur.copy(f"COPY perf_metrics ({columns}) FROM STDIN") as copy:
                 for value in values:
@@ -451,7 +454,7 @@ def _store_rates(dsn: str, rows_n: int) -> dict[str, Any]:
 
         def upsert() -> float:
             started = time.perf_counter()
-            assert store.upsert_metrics(hook, rows) == rows_n
+            assert upsert_metrics(hook, rows) == rows_n
             return time.perf_counter() - started
 
         copy_s, new_s, update_s = [], [], []
@@ -617,7 +620,7 @@ def markdown(report: dict[str, Any]) -> str:
     e = r.get("e")
     if e and "skipped" not in e:
         lines.append(
-            f"| e | upsert {e['rows']:,} rows into PostgreSQL via perf_profiler.storage.repository "
+            f"| e | upsert {e['rows']:,} rows into PostgreSQL via perf_profiler.storage.metrics_repo "
             f"| new keys {_fmt(e['upsert_new_keys_rows_per_s'])} rows/s · existing keys {_fmt(e['upsert_existing_keys_rows_per_s'])} rows/s "
             f"| plain COPY {_fmt(e['plain_copy_rows_per_s'])} rows/s | {e['new_keys_ratio_vs_copy']:.2f}× / "
             f"{e['existing_keys_ratio_vs_copy']:.2f}× COPY | ≥ 20k rows/s | {_ok(t['e_upsert_rate']['met'])} |")

@@ -16,7 +16,7 @@ import psycopg2.extras
 
 
 class PgHook:
-    """The part of a DbApiHook that perf_profiler.storage.repository uses (conn_type + get_conn) on a DSN."""
+    """The part of a DbApiHook that perf_profiler.storage uses (conn_type, placeholder, get_conn) on a DSN."""
 
     conn_type = "postgres"
     placeholder = "%s"  # DbApiHook.placeholder, which storage binds with
@@ -53,12 +53,12 @@ class MetricsDB:
         return len(self.query("SELECT id FROM perf_metrics"))
 
     def migrate(self) -> None:
-        from perf_profiler.storage.repository import migrate
+        from perf_profiler.storage.migrations import migrate
 
         migrate(self.hook)
 
     def seed(self, rows: Iterable[dict[str, Any]]) -> int:
-        from perf_profiler.storage.repository import upsert_metrics
+        from perf_profiler.storage.metrics_repo import upsert_metrics
 
         self.migrate()
         return upsert_metrics(self.hook, list(rows))

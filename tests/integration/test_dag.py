@@ -69,7 +69,8 @@ def task_states(dag_run) -> dict[str, str]:
 
 
 def stored_rows() -> list[dict]:
-    from perf_profiler.storage.repository import fetch_metrics, get_hook
+    from perf_profiler.storage.dialect import get_hook
+    from perf_profiler.storage.metrics_repo import fetch_metrics
 
     return sorted(fetch_metrics(get_hook("perf_metrics_db"), dag_id=DAG_ID), key=lambda r: (r["service"], r["endpoint"]))
 
@@ -89,7 +90,7 @@ def test_dag_file_parses_without_heavy_imports_db_or_network():
         module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
         elapsed = time.perf_counter() - start
         new = set(sys.modules) - before
-        heavy = sorted(m for m in ("numpy", "aiohttp", "hdrh", "psycopg2", "sqlite3", "perf_profiler.engine.runner", "perf_profiler.storage.repository") if m in new)
+        heavy = sorted(m for m in ("numpy", "aiohttp", "hdrh", "psycopg2", "sqlite3", "perf_profiler.engine.runner", "perf_profiler.storage.metrics_repo") if m in new)
         print(heavy, elapsed)
     """)
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
@@ -167,7 +168,7 @@ def test_all_fast_takes_within_budget_and_rerun_updates_in_place(dag, metrics_db
 
 
 def test_insight_down_keeps_outbox_and_next_run_delivers_each_key_once(dag, metrics_db, monkeypatch):
-    from perf_profiler.storage.repository import get_hook
+    from perf_profiler.storage.dialect import get_hook
 
     with BenchServer() as fast:
         monkeypatch.setenv("AIRFLOW_VAR_PERF_PROFILER_TARGETS", targets({"fast": (fast.url, ["/ok", "/delay/2"])}))

@@ -347,7 +347,7 @@ def _stderr_tail(errors: Any) -> str:
 
 
 def test_worker_killed_mid_probe_leaves_no_rows_and_the_retry_is_complete(pg_metrics: str) -> None:
-    from perf_profiler.storage.repository import migrate
+    from perf_profiler.storage.migrations import migrate
 
     assert perf_dag().get_task("benchmark").retries >= 1, "Airflow retries a lost benchmark attempt"
     migrate(metrics_hook())  # the table exists, so "no rows" below is a real check

@@ -243,7 +243,7 @@ def test_parts_from_before_the_fidelity_fields_read_as_a_closed_loop() -> None:
 def test_rows_carry_the_load_fidelity_columns() -> None:
     from perf_profiler.analysis.reduce import summarize_results
     from perf_profiler.analysis.rows import RunIdentity, build_rows
-    from perf_profiler.storage.repository import METRIC_COLUMNS
+    from perf_profiler.storage.row_binding import METRIC_COLUMNS
 
     part = _part([20_000] * 10, [3_000] * 10, dropped=2, scheduled=12, client_saturated=True,
                  saturation_reasons=["2 of 12 sends dropped"])

@@ -320,7 +320,7 @@ def test_canaries_never_leak_and_hostile_names_are_stored_verbatim(
         (HOSTILE_SERVICE, HOSTILE_ENDPOINT), (HOSTILE_SERVICE, "/ok"), (UNICODE_SERVICE, UNICODE_ENDPOINT)])
     assert sorted((p["metrics"]["service"], p["metrics"]["endpoint"]) for p in payloads) == sorted(
         (r["service"], r["endpoint"]) for r in rows)
-    from perf_profiler.storage.repository import get_hook
+    from perf_profiler.storage.dialect import get_hook
 
     hook = get_hook("perf_metrics_db")
     stored_text = _all_metrics_db_text(hook)

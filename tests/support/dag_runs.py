@@ -52,13 +52,13 @@ def service(name: str, base_url: str, *paths: str, **extra: Any) -> dict[str, An
 
 
 def metrics_hook() -> Any:
-    from perf_profiler.storage.repository import get_hook
+    from perf_profiler.storage.dialect import get_hook
 
     return get_hook("perf_metrics_db")
 
 
 def stored_rows(**filters: Any) -> list[dict[str, Any]]:
-    from perf_profiler.storage.repository import fetch_metrics
+    from perf_profiler.storage.metrics_repo import fetch_metrics
 
     return fetch_metrics(metrics_hook(), dag_id=DAG_ID, **filters)
 

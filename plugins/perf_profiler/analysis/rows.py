@@ -8,6 +8,7 @@ from typing import Any
 from perf_profiler.analysis.budget import evaluate
 from perf_profiler.analysis.reduce import EndpointSummary
 from perf_profiler.common.encoding import canonical_json, iso_utc
+from perf_profiler.model.identity import make_row_id
 from perf_profiler.model.targets import Budget
 
 
@@ -29,8 +30,6 @@ class RunIdentity:
 
 def build_row(summary: EndpointSummary, budget: Budget, identity: RunIdentity) -> dict[str, Any]:
     """One perf_metrics row (see docs/CONTRACTS.md) for one endpoint of one run."""
-    from perf_profiler.storage.repository import make_row_id
-
     verdict = evaluate(summary.p95_ms, summary.error_rate, budget)
     return {
         "id": make_row_id(identity.tenant_id, identity.dag_id, identity.run_id, summary.service, summary.endpoint),

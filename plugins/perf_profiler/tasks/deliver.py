@@ -29,7 +29,8 @@ def post_to_insight(
     from perf_profiler.insight import delivery as insight
     from perf_profiler.insight import payload as insight_payload
     from perf_profiler.storage.dialect import get_hook
-    from perf_profiler.storage.repository import fetch_metrics, migrate
+    from perf_profiler.storage.metrics_repo import fetch_metrics
+    from perf_profiler.storage.migrations import migrate
 
     identity = stored["identity"]
     hook = get_hook(db_conn_id)

@@ -54,7 +54,9 @@ def store_metrics(
     and is skipped, with a log line, when the interval has no stored data.
     """
     from perf_profiler.tasks import observability
-    from perf_profiler.storage.repository import get_hook, migrate, upsert_metrics
+    from perf_profiler.storage.dialect import get_hook
+    from perf_profiler.storage.metrics_repo import upsert_metrics
+    from perf_profiler.storage.migrations import migrate
 
     hook = get_hook(conn_id)
     applied = migrate(hook)
@@ -85,7 +87,7 @@ def _rederived_rows(hook, identity: RunIdentity, budgets) -> list[dict[str, Any]
     from airflow.sdk.exceptions import AirflowSkipException
 
     from perf_profiler.analysis.rederive import rederive_rows
-    from perf_profiler.storage.repository import fetch_metrics
+    from perf_profiler.storage.metrics_repo import fetch_metrics
 
     interval = (identity.data_interval_start, identity.data_interval_end)
     stored = [] if None in interval else fetch_metrics(

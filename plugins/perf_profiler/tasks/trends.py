@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 def analyse_trends(asset_extras: Sequence[Mapping[str, Any]], conn_id: str = DEFAULT_DB_CONN_ID) -> dict[str, Any]:
     """perf_trends: judge the rows behind each Asset event against their history; roll up days."""
     from perf_profiler.storage.dialect import get_hook
-    from perf_profiler.storage.repository import fetch_metrics, migrate
+    from perf_profiler.storage.metrics_repo import fetch_metrics
+    from perf_profiler.storage.migrations import migrate
 
     hook = get_hook(conn_id)
     migrate(hook)

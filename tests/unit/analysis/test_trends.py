@@ -11,7 +11,8 @@ from perf_profiler.analysis.reduce import summarize_endpoint
 from perf_profiler.analysis.rows import RunIdentity, build_row
 from perf_profiler.model.targets import Budget
 from perf_profiler.storage.dialect import get_hook
-from perf_profiler.storage.repository import migrate, upsert_metrics
+from perf_profiler.storage.metrics_repo import upsert_metrics
+from perf_profiler.storage.migrations import migrate
 from perf_profiler.tasks import trends as trends_task
 
 START = datetime(2026, 3, 1, 2, 0, tzinfo=timezone.utc)

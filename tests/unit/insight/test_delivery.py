@@ -88,7 +88,7 @@ def free_port() -> int:
 def migrated_hook(monkeypatch, uri: str, dialect: str):
     """dialect.get_hook + migrate on the database behind ``uri`` (an AIRFLOW_CONN_* value)."""
     from perf_profiler.storage.dialect import dialect_of, get_hook
-    from perf_profiler.storage.repository import migrate
+    from perf_profiler.storage.migrations import migrate
 
     monkeypatch.setenv(f"AIRFLOW_CONN_{DB_CONN_ID.upper()}", uri)
     db = get_hook(DB_CONN_ID)

@@ -8,7 +8,7 @@ import pytest
 
 from perf_profiler.storage import outbox_repo
 from perf_profiler.storage.dialect import dialect_of, get_hook
-from perf_profiler.storage.repository import migrate
+from perf_profiler.storage.migrations import migrate
 
 T0 = datetime(2026, 3, 1, 2, 0, 0, 123456, tzinfo=timezone.utc)
 ENTRIES = [("key-a", '{"metrics":{"endpoint":"/a"}}'), ("key-b", '{"metrics":{"endpoint":"/b"}}'),

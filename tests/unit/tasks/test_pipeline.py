@@ -21,7 +21,8 @@ def _plan(url: str) -> dict:
 
 
 def test_retried_store_updates_rows_in_place(metrics_db):
-    from perf_profiler.storage.repository import fetch_metrics, get_hook
+    from perf_profiler.storage.dialect import get_hook
+    from perf_profiler.storage.metrics_repo import fetch_metrics
 
     identity = RunIdentity(dag_id="perf_profiler", run_id="scheduled__2026-03-01T02:00:00+00:00",
                            run_type="scheduled", data_interval_start="2026-02-28T02:00:00+00:00",
@@ -54,7 +55,8 @@ def test_branch_choice_and_violation_lines():
 
 
 def test_backfill_rederives_stored_interval_with_new_budget_and_sends_nothing(metrics_db):
-    from perf_profiler.storage.repository import fetch_metrics, get_hook
+    from perf_profiler.storage.dialect import get_hook
+    from perf_profiler.storage.metrics_repo import fetch_metrics
 
     scheduled = RunIdentity(dag_id="perf_profiler", run_id="scheduled__2026-03-02T02:00:00+00:00",
                             run_type="scheduled", data_interval_start="2026-03-01T02:00:00+00:00",

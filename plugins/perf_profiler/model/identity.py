@@ -1,0 +1,22 @@
+"""Which perf_metrics row a measurement is: the run it belongs to and the row's deterministic id."""
+from __future__ import annotations
+
+import json
+import uuid
+from functools import lru_cache
+
+__all__ = ["ROW_ID_NAMESPACE", "make_row_id"]
+
+ROW_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:perf-profiler:perf_metrics")
+
+
+@lru_cache(maxsize=65536)
+def make_row_id(tenant_id: str, dag_id: str, run_id: str, service: str, endpoint: str) -> str:
+    """Deterministic row id: uuid5 of the unique key (the same key always gives the same id).
+
+    The key is encoded as a JSON list, so no value can shift a character across a field
+    boundary; ``ensure_ascii=False`` is part of the stored ids and must stay. Cached: the row
+    builder derives the id and the store re-checks it, same key.
+    """
+    key = json.dumps([tenant_id, dag_id, run_id, service, endpoint], ensure_ascii=False, separators=(",", ":"))
+    return str(uuid.uuid5(ROW_ID_NAMESPACE, key))
