@@ -396,7 +396,7 @@ def _bench_rows(rows_n: int, requests: int = 200) -> list[dict[str, Any]]:
 
     from perf_profiler.analysis import histogram
     from perf_profiler.analysis.reduce import summarize_endpoint
-    from perf_profiler.engine.runner import ERROR_CLASSES
+    from perf_profiler.engine.classify import ERROR_CLASSES
     from perf_profiler.analysis.rows import RunIdentity, build_row
     from perf_profiler.model.targets import Budget
 

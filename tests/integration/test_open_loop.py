@@ -17,7 +17,10 @@ import pytest
 from servers import BenchServer
 
 from perf_profiler.analysis import histogram
-from perf_profiler.engine.runner import ERROR_CLASSES, run_probe, saturation_limit_ms, scheduled_arrivals
+from perf_profiler.engine.classify import ERROR_CLASSES
+from perf_profiler.engine.plan import scheduled_arrivals
+from perf_profiler.engine.runner import run_probe
+from perf_profiler.engine.saturation import saturation_limit_ms
 from perf_profiler.model.targets import Endpoint, LoadSettings, Service
 
 pytestmark = pytest.mark.timeout(60)

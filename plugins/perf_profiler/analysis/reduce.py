@@ -19,13 +19,13 @@ Pure functions, no I/O.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from hdrh.histogram import HdrHistogram
 
 from perf_profiler.analysis import histogram
+from perf_profiler.model.result import add_counts
 
 
 @dataclass(frozen=True)
@@ -205,15 +205,6 @@ def _common_method(service: str, endpoint: str, parts: Sequence[Mapping[str, Any
     if len(methods) != 1:
         raise ValueError("%s %s was probed with several methods: %s" % (service, endpoint, methods))
     return methods[0]
-
-
-def add_counts(mappings: Iterable[Mapping[str, int]]) -> dict[str, int]:
-    """Key-wise sum; keys keep their first-seen order and zero counts are kept."""
-    total: Counter[str] = Counter()
-    for mapping in mappings:
-        for key, count in mapping.items():
-            total[str(key)] += int(count)
-    return dict(total)
 
 
 def _require(mapping: Mapping[str, Any], key: str, where: str) -> Any:

@@ -1,0 +1,95 @@
+"""One service's probe in this process: its endpoints one after another, on one client session.
+
+For every endpoint, ``warmup`` uncounted requests run first (closed loop), then the counted
+phase in the endpoint's load model (``closed_loop`` or ``open_loop``). A worker process of a
+multi-process run (``processes``) probes its :class:`~perf_profiler.engine.plan.Share` of the
+load and waits at a start line shared with the others before each counted phase.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from typing import Any, Protocol, TypeVar
+
+import aiohttp
+
+from perf_profiler.common.aio import run_sync
+from perf_profiler.engine.closed_loop import run_closed
+from perf_profiler.engine.exchange import make_session, request_spec
+from perf_profiler.engine.open_loop import run_open
+from perf_profiler.engine.plan import Pacer, Quota, Share, check_load, counted_gate, plan_endpoint
+from perf_profiler.engine.results import recorded_entry, service_result
+from perf_profiler.model.result import BenchmarkResult, EndpointResult
+from perf_profiler.model.targets import Endpoint, Service
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class StartLine(Protocol):
+    """Where the worker processes of one service meet before each endpoint's counted phase."""
+
+    async def start_line(self) -> int:
+        """Wait for the others; the common start (``time.perf_counter_ns`` clock) of the phase."""
+        ...
+
+
+async def probe_service(
+    service: Service, share: Share | None = None, sync: StartLine | None = None
+) -> BenchmarkResult:
+    """Benchmark every endpoint of ``service`` in turn; the benchmark result dict (CONTRACTS.md).
+
+    ``share``/``sync`` are for the worker processes of ``run_probe`` (this process's part of the
+    load and the start line shared with the others).
+    """
+    check_load(service.load)
+    share = share or Share()
+    started_at = time.time()
+    async with make_session(service, share) as session:
+        endpoints = [await _probe_endpoint(session, service, ep, share, sync) for ep in service.endpoints]
+    return service_result(service, started_at, time.time(), endpoints)
+
+
+async def _probe_endpoint(
+    session: aiohttp.ClientSession, service: Service, endpoint: Endpoint, share: Share, sync: StartLine | None
+) -> EndpointResult:
+    load = service.load
+    plan = plan_endpoint(load, endpoint, share)
+    spec = request_spec(service.base_url, endpoint, load)
+    if plan.warmup > 0:
+        await run_closed(session, spec, Quota(plan.warmup), min(plan.concurrency, plan.warmup))
+    t0_ns = await sync.start_line() if sync is not None else time.perf_counter_ns()
+    started_at = time.time()
+    if plan.model == "open":
+        recorder = await run_open(session, spec, plan, t0_ns)
+    else:
+        gate, workers = counted_gate(plan)
+        pacer = Pacer(plan.rate, share, t0_ns) if plan.rate is not None else None
+        recorder = await run_closed(session, spec, gate, workers, pacer)
+    finished_at = time.time()
+    for error_class, example in recorder.first_error.items():
+        log.info("%s %s: %s %s errors, first: %s",
+                 service.name, endpoint.name, recorder.errors[error_class], error_class, example)
+    return recorded_entry(endpoint, spec, plan, recorder, started_at, finished_at)
+
+
+def run_on_loop(coro: Coroutine[Any, Any, T], use_uvloop: bool | None) -> T:
+    """Run ``coro`` on a fresh event loop (uvloop when asked/installed) and return its result."""
+    return run_sync(coro, runner=lambda c: _run_here(c, use_uvloop))
+
+
+def _run_here(coro: Coroutine[Any, Any, T], use_uvloop: bool | None) -> T:
+    if use_uvloop is not False:
+        try:
+            import uvloop
+        except ImportError:
+            if use_uvloop:
+                coro.close()
+                raise
+            log.debug("uvloop not installed; using the asyncio event loop")
+        else:
+            return uvloop.run(coro)
+    return asyncio.run(coro)

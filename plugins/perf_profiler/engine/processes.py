@@ -1,0 +1,110 @@
+"""One service's load spread over ``LoadSettings.processes = K > 1`` spawned worker processes.
+
+Requests, concurrency, warm-up and rate are split (each process probes its
+:class:`~perf_profiler.engine.plan.Share`; the open-loop timelines interleave: process k sends
+arrivals k, k+K, k+2K, ... of the global schedule), the processes start each endpoint's counted
+phase together (:class:`Sync`), and their parts merge exactly (histograms add, counts add).
+"""
+from __future__ import annotations
+
+import asyncio
+import queue
+import time
+from functools import partial
+from typing import Any
+
+from perf_profiler.engine.plan import Share
+from perf_profiler.engine.probe import probe_service, run_on_loop
+from perf_profiler.engine.results import merge_entries, service_result
+from perf_profiler.model.result import BenchmarkResult
+from perf_profiler.model.targets import Service
+
+#: Worker processes: how long one may wait for the others at an endpoint's start line.
+_SYNC_TIMEOUT_S = 3 * 3600.0
+#: Worker processes: the counted phase starts this long after the last one is ready.
+_SYNC_LEAD_S = 0.05
+
+
+class Sync:
+    """Lines the worker processes of one service up before each endpoint's counted phase."""
+
+    def __init__(self, barrier: Any, start: Any) -> None:
+        self.barrier = barrier
+        self.start = start
+
+    async def start_line(self) -> int:
+        """Wait for every process (blocking: nothing else runs between phases); the common t0."""
+        self.barrier.wait(timeout=_SYNC_TIMEOUT_S)
+        t0_ns = time.perf_counter_ns() + int((self.start.value - time.time()) * 1e9)
+        delay = (t0_ns - time.perf_counter_ns()) / 1e9
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return t0_ns
+
+
+def _pick_start(start: Any) -> None:
+    """Barrier action (runs in one process): the wall-clock start of the next counted phase."""
+    start.value = time.time() + _SYNC_LEAD_S
+
+
+def _process_main(
+    service: Service, index: int, count: int, barrier: Any, start: Any, results: Any, use_uvloop: bool | None
+) -> None:
+    """Body of worker process ``index``: probe its share, report the result or the failure."""
+    try:
+        result = run_on_loop(probe_service(service, Share(index, count), Sync(barrier, start)), use_uvloop)
+    except BaseException as exc:  # reported to the parent, which raises it
+        barrier.abort()
+        results.put(("error", index, f"{type(exc).__name__}: {exc}"[:500]))
+    else:
+        results.put(("ok", index, result))
+
+
+def run_processes(service: Service, use_uvloop: bool | None) -> BenchmarkResult:
+    """Spread the service's load over ``load.processes`` spawned processes and merge their parts."""
+    import multiprocessing
+
+    count = service.load.processes
+    ctx = multiprocessing.get_context("spawn")  # fork is unsafe in a threaded task runner
+    start = ctx.Value("d", 0.0, lock=False)
+    barrier = ctx.Barrier(count, action=partial(_pick_start, start))
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=_process_main, name=f"perf-profiler-{index}", daemon=True,
+                    args=(service, index, count, barrier, start, results, use_uvloop))
+        for index in range(count)
+    ]
+    started: list[Any] = []
+    try:
+        for proc in procs:
+            proc.start()
+            started.append(proc)
+        parts = _collect(started, results, barrier, count)
+    finally:
+        for proc in started:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=5)
+    endpoints = [merge_entries([part["endpoints"][i] for part in parts]) for i in range(len(service.endpoints))]
+    return service_result(service, min(part["started_at"] for part in parts),
+                          max(part["finished_at"] for part in parts), endpoints)
+
+
+def _collect(procs: list[Any], results: Any, barrier: Any, count: int) -> list[BenchmarkResult]:
+    """Every worker's result in index order; raises RuntimeError naming the first failure."""
+    parts: dict[int, BenchmarkResult] = {}
+    while len(parts) < count:
+        try:
+            kind, index, payload = results.get(timeout=1.0)
+        except queue.Empty:
+            dead = [p for p in procs if p.exitcode not in (None, 0)]
+            if dead:
+                barrier.abort()
+                raise RuntimeError(f"worker process {dead[0].name} exited with code {dead[0].exitcode}") from None
+            continue
+        if kind != "ok":
+            barrier.abort()
+            raise RuntimeError(f"worker process {index} of {count} failed: {payload}")
+        parts[index] = payload
+    return [parts[i] for i in range(count)]

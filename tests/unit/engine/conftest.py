@@ -1,0 +1,53 @@
+"""Fixtures of the engine tests: a real local aiohttp server and ``probe``, run_probe in one call.
+
+``probe`` also checks what must hold for every result the engine returns, whatever the test:
+every error class is present, the counts add up and they match the histograms.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from servers import BenchServer
+
+from perf_profiler.analysis import histogram
+from perf_profiler.engine.classify import ERROR_CLASSES
+from perf_profiler.engine.runner import run_probe
+from perf_profiler.model.targets import Endpoint, LoadSettings, Service
+
+
+@pytest.fixture
+def server() -> Iterator[BenchServer]:
+    with BenchServer() as srv:
+        yield srv
+
+
+def hist_count(encoded: str) -> int:
+    return histogram.summarize(histogram.decode(encoded)).count
+
+
+def assert_consistent(ep: dict[str, Any]) -> None:
+    """Counts add up and match the histograms."""
+    assert set(ep["errors"]) == set(ERROR_CLASSES)
+    assert ep["requests"] == ep["ok"] + sum(ep["errors"].values())
+    assert hist_count(ep["latency_hist"]) == ep["ok"]
+    assert hist_count(ep["error_hist"]) == sum(ep["errors"].values())
+
+
+def _probe(
+    url: str, *endpoints: Endpoint, verify_tls: bool = True, use_uvloop: bool | None = None, **load: Any
+) -> dict[str, Any]:
+    """run_probe for a service ``svc`` at ``url``; ``load`` overrides LoadSettings fields."""
+    settings = LoadSettings(**{"requests": 20, "concurrency": 4, "warmup": 0, **load})
+    service = Service("svc", url, tuple(endpoints), load=settings, verify_tls=verify_tls)
+    result = run_probe(service, use_uvloop=use_uvloop)
+    for ep in result["endpoints"]:
+        assert_consistent(ep)  # type: ignore[arg-type]
+    return result  # type: ignore[return-value]
+
+
+@pytest.fixture
+def probe() -> Callable[..., dict[str, Any]]:
+    """``probe(url, *endpoints, verify_tls=True, use_uvloop=None, **load)`` -> the result dict."""
+    return _probe
