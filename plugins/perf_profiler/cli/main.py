@@ -176,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo_services)
 
     sub.add_parser("demo", help="run the demo end to end (what `make demo` does)").set_defaults(func=_demo)
+    from perf_profiler.cli import install_dags  # its own module: the deployment helper
+
+    install_dags.register(sub)
     return parser
 
 
