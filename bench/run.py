@@ -397,7 +397,8 @@ def _bench_rows(rows_n: int, requests: int = 200) -> list[dict[str, Any]]:
     from perf_profiler.analysis import histogram
     from perf_profiler.analysis.reduce import summarize_endpoint
     from perf_profiler.engine.classify import ERROR_CLASSES
-    from perf_profiler.analysis.rows import RunIdentity, build_row
+    from perf_profiler.analysis.rows import build_row
+    from perf_profiler.model.identity import RunIdentity
     from perf_profiler.model.targets import Budget
 
     rng = np.random.default_rng(5)
@@ -432,12 +433,13 @@ def _store_rates(dsn: str, rows_n: int) -> dict[str, Any]:
     from perf_profiler.storage.dialect import get_hook
     from perf_profiler.storage.metrics_repo import upsert_metrics
     from perf_profiler.storage.migrations import migrate
-    from perf_profiler.storage.row_binding import METRIC_COLUMNS, prepare_row
+    from perf_profiler.model.columns import ROW_COLUMNS
+    from perf_profiler.storage.row_binding import prepare_row
 
     rows = _bench_rows(rows_n)
     hook = get_hook("perf_bench_db")
     migrate(hook)
-    columns = ", ".join(METRIC_COLUMNS)
+    columns = ", ".join(ROW_COLUMNS)
     with psycopg.connect(dsn) as conn:
         def truncate() -> None:
             conn.execute("TRUNCATE perf_metrics")

@@ -81,7 +81,9 @@ def measured_row(
     """A perf_metrics row as a measuring run would have stored it, from raw latencies (ms)."""
     from perf_profiler.analysis import histogram
     from perf_profiler.analysis.reduce import summarize_endpoint
-    from perf_profiler.analysis.rows import RunIdentity, build_row, iso_utc
+    from perf_profiler.analysis.rows import build_row
+    from perf_profiler.common.encoding import iso_utc
+    from perf_profiler.model.identity import RunIdentity
     from perf_profiler.model.targets import Budget
 
     latency = histogram.new_histogram()

@@ -199,7 +199,7 @@ def test_store_fails_while_the_db_is_unreachable_and_a_retry_writes_one_row_per_
     from perf_profiler.tasks import measure
     from perf_profiler.tasks import persist
     from perf_profiler.tasks import plan
-    from perf_profiler.analysis.rows import RunIdentity
+    from perf_profiler.model.identity import RunIdentity
 
     identity = RunIdentity(dag_id=DAG_ID, run_id="scheduled__2026-05-02T02:00:00+00:00", run_type="scheduled",
                            data_interval_start="2026-05-01T02:00:00+00:00",
@@ -331,7 +331,7 @@ import json, sys
 from perf_profiler.tasks import measure
 from perf_profiler.tasks import persist
 from perf_profiler.tasks import plan
-from perf_profiler.analysis.rows import RunIdentity
+from perf_profiler.model.identity import RunIdentity
 config, run_id = sys.argv[1], sys.argv[2]
 run_plan = plan.load_targets(config)
 results = [measure.benchmark(s) for s in run_plan["to_probe"]]

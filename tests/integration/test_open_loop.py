@@ -245,14 +245,15 @@ def test_parts_from_before_the_fidelity_fields_read_as_a_closed_loop() -> None:
 
 def test_rows_carry_the_load_fidelity_columns() -> None:
     from perf_profiler.analysis.reduce import summarize_results
-    from perf_profiler.analysis.rows import RunIdentity, build_rows
-    from perf_profiler.storage.row_binding import METRIC_COLUMNS
+    from perf_profiler.analysis.rows import build_rows
+    from perf_profiler.model.columns import ROW_COLUMNS
+    from perf_profiler.model.identity import RunIdentity
 
     part = _part([20_000] * 10, [3_000] * 10, dropped=2, scheduled=12, client_saturated=True,
                  saturation_reasons=["2 of 12 sends dropped"])
     (row,) = build_rows(summarize_results([{"service": "svc", "endpoints": [part]}]), {},
                         RunIdentity(dag_id="perf_profiler", run_id="manual__1"))
-    assert set(METRIC_COLUMNS) <= set(row)
+    assert set(ROW_COLUMNS) <= set(row)
     assert (row["load_model"], row["target_rate"], row["dropped"], row["client_saturated"]) == ("open", 50.0, 2, True)
     assert json.loads(row["saturation_reasons"]) == ["2 of 12 sends dropped"]
     assert row["lag_p99_ms"] == pytest.approx(3.0, rel=1e-3) and row["service_p50_ms"] == pytest.approx(10.0, rel=1e-3)

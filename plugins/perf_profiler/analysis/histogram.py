@@ -12,6 +12,7 @@ Choices made here (binding for ``metrics`` and everything that stores or reports
   latencies of failed requests (timeouts, refused connections, 5xx, ...) go to a separate error
   histogram. A fast 500 or a 5 s timeout would otherwise pull p50/p95 in whichever direction the
   failure mode happens to push; failures are measured by the error rate instead.
+* **Which percentiles**: those the column registry (``model.columns``) names, ``PERCENTILES``.
 * **Which sample a percentile is**: numpy's ``method="inverted_cdf"`` (the smallest sample whose
   empirical CDF reaches ``p``): the sample of rank ``k = max(1, ceil(N * (p / 100)))``, with the
   product evaluated in float64 exactly as ``numpy.percentile`` evaluates it (so p99.9 of 100 000
@@ -30,9 +31,10 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from hdrh.codec import (
     HdrCookieException,
@@ -42,13 +44,14 @@ from hdrh.codec import (
 )
 from hdrh.histogram import HdrHistogram
 
+from perf_profiler.model.columns import DERIVED_COLUMNS, PERCENTILES, FromHistogram, HistogramName
+
 if TYPE_CHECKING:
     import numpy as np
 
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000
 SIGNIFICANT_DIGITS = 3
-PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 
 # Everything the hdrh decoder (base64, zlib, header parsing, C varint decoder) raises on bad input.
 _DECODE_ERRORS = (
@@ -67,17 +70,37 @@ _DECODE_ERRORS = (
 
 @dataclass(frozen=True)
 class LatencyStats:
-    """Summary of one histogram in milliseconds; every field is 0 when ``count == 0``."""
+    """Summary of one histogram in milliseconds; every value is 0 when ``count == 0``.
+
+    ``percentiles_ms`` maps each computed percentile (0-100) to its value; ``stats.p95_ms``,
+    ``stats.p999_ms`` ... read it under the registry's column-style names.
+    """
 
     count: int = 0
     min_ms: float = 0.0
     max_ms: float = 0.0
     mean_ms: float = 0.0
-    p50_ms: float = 0.0
-    p90_ms: float = 0.0
-    p95_ms: float = 0.0
-    p99_ms: float = 0.0
-    p999_ms: float = 0.0
+    percentiles_ms: Mapping[float, float] = field(default_factory=dict)
+
+    def percentile_ms(self, percentile: float) -> float:
+        """The value at ``percentile`` (KeyError when it was not computed)."""
+        return self.percentiles_ms[percentile] if self.count else 0.0
+
+    def value(self, spec: FromHistogram) -> float:
+        """The statistic a registry column names (a percentile, or min/max/mean)."""
+        if spec.percentile is not None:
+            return self.percentile_ms(spec.percentile)
+        return {"min": self.min_ms, "max": self.max_ms, "mean": self.mean_ms}[str(spec.stat)]
+
+    def __getattr__(self, name: str) -> float:
+        percentile = _PERCENTILE_ATTRS.get(name)
+        if percentile is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return self.percentile_ms(percentile)
+
+
+#: ``p50_ms`` -> 50.0, ``p999_ms`` -> 99.9: the attribute names of ``LatencyStats``' percentiles.
+_PERCENTILE_ATTRS = {f"p{p:g}".replace(".", "") + "_ms": p for p in PERCENTILES}
 
 
 def new_histogram() -> HdrHistogram:
@@ -136,8 +159,8 @@ def merge(encoded: Iterable[str]) -> HdrHistogram:
     return merged
 
 
-def summarize(h: HdrHistogram) -> LatencyStats:
-    """Count, min, max, mean and p50/p90/p95/p99/p99.9 in ms, from one pass over the counts."""
+def summarize(h: HdrHistogram, percentiles: Sequence[float] = PERCENTILES) -> LatencyStats:
+    """Count, min, max, mean and ``percentiles`` in ms, from one pass over the counts."""
     import numpy as np
 
     counts = _counts(h)
@@ -146,23 +169,32 @@ def summarize(h: HdrHistogram) -> LatencyStats:
     if total == 0:
         return LatencyStats()
     # rank 1 and rank `total` locate min and max in the same search as the percentiles
-    ranks = [1, *(percentile_rank(total, p) for p in PERCENTILES), total]
+    ranks = [1, *(percentile_rank(total, p) for p in percentiles), total]
     at = np.searchsorted(cumulative, np.array(ranks, dtype=np.uint64), side="left")
     mid_ms = _median_equivalent_ms()
     lo, hi = int(at[0]), int(at[-1]) + 1
     mean_ms = float(np.multiply(counts[lo:hi], mid_ms[lo:hi]).sum()) / total
-    min_ms, p50, p90, p95, p99, p999, max_ms = (float(v) for v in mid_ms[at])
+    values = [float(v) for v in mid_ms[at]]
     return LatencyStats(
         count=total,
-        min_ms=min_ms,
-        max_ms=max_ms,
+        min_ms=values[0],
+        max_ms=values[-1],
         mean_ms=mean_ms,
-        p50_ms=p50,
-        p90_ms=p90,
-        p95_ms=p95,
-        p99_ms=p99,
-        p999_ms=p999,
+        percentiles_ms=dict(zip(percentiles, values[1:-1])),
     )
+
+
+def column_values(stats: Mapping[HistogramName, LatencyStats]) -> dict[str, float]:
+    """The registry's histogram-derived columns (ms, unrounded) computable from ``stats``.
+
+    Columns derived from a histogram missing from ``stats`` are left out.
+    """
+    values: dict[str, float] = {}
+    for column in DERIVED_COLUMNS:
+        spec = column.derived
+        if spec is not None and spec.histogram in stats:
+            values[column.name] = stats[spec.histogram].value(spec)
+    return values
 
 
 def percentile_rank(total: int, percentile: float) -> int:

@@ -1,9 +1,11 @@
 """Backfills re-derive, never measure: rows of a past interval rebuilt from their histograms.
 
-A backfill run for an interval that has stored rows recomputes each row's percentiles from its
-stored HDR histogram and judges them against today's budgets (so a budget change re-judges
-history), keeping the row's identity: the same rows are updated, none are added. Counts,
-throughput and timestamps are facts of the original measurement and are kept as they were.
+A backfill run for an interval that has stored rows recomputes every histogram-derived column of
+each row (the registry's, ``model.columns``) from the histograms stored in the row, and judges
+them against today's budgets (so a budget change re-judges history), keeping the row's identity:
+the same rows are updated, none are added. Columns whose histogram is not stored (the client lag;
+the service time of a closed loop, which is its latency) keep their values, as do counts,
+throughput and timestamps: facts of the original measurement.
 """
 from __future__ import annotations
 
@@ -11,16 +13,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from perf_profiler.analysis.budget import evaluate
-from perf_profiler.analysis.histogram import decode, summarize
+from perf_profiler.analysis.histogram import column_values, decode, summarize
+from perf_profiler.model.columns import HISTOGRAM_COLUMN
 from perf_profiler.model.targets import Budget
-
-_PERCENTILE_FIELDS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "min_ms", "max_ms", "mean_ms")
 
 
 def rederive_row(row: Mapping[str, Any], budget: Budget) -> dict[str, Any]:
-    """``row`` with percentiles recomputed from its latency histogram and a fresh verdict."""
-    stats = summarize(decode(row["latency_hist"]))
-    derived = {**row, **{name: round(getattr(stats, name), 3) for name in _PERCENTILE_FIELDS}}
+    """``row`` with its histogram-derived columns recomputed and a fresh verdict."""
+    stats = {name: summarize(decode(row[column])) for name, column in HISTOGRAM_COLUMN.items()
+             if column is not None and row.get(column) is not None}
+    derived = {**row, **{name: round(value, 3) for name, value in column_values(stats).items()}}
     derived.update(
         budget_p95_ms=budget.p95_ms,
         budget_error_rate=budget.error_rate,

@@ -9,7 +9,8 @@ span is ``min(started_at) .. max(finished_at)``.
 * error_rate = failed requests / counted requests (0.0 when nothing was counted);
 * latency percentiles come from the successful responses only (see ``histogram``); in the open
   loop that histogram is the corrected one (from each intended send time), the service-time
-  histogram (from the actual send) is summarised as ``service_*_ms`` next to it;
+  histogram (from the actual send) is summarised as ``service_*_ms`` next to it; which
+  statistics of which histogram a summary carries is the column registry's (``model.columns``);
 * load fidelity: ``dropped`` sends add up (they are *not* requests, so they are outside
   ``error_rate``, but any drop makes the summary ``client_saturated``); ``client_saturated`` is
   true when any part was; the lag histograms merge and ``lag_p50_ms``/``lag_p99_ms`` come from
@@ -19,12 +20,13 @@ Pure functions, no I/O.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from hdrh.histogram import HdrHistogram
 
 from perf_profiler.analysis import histogram
+from perf_profiler.model.columns import HistogramName
 from perf_profiler.model.result import add_counts
 
 
@@ -40,14 +42,6 @@ class EndpointSummary:
     error_count: int
     errors_by_class: dict[str, int]
     status_codes: dict[str, int]
-    p50_ms: float
-    p90_ms: float
-    p95_ms: float
-    p99_ms: float
-    p999_ms: float
-    min_ms: float
-    max_ms: float
-    mean_ms: float
     throughput: float
     error_rate: float
     started_at: float
@@ -62,17 +56,22 @@ class EndpointSummary:
     dropped: int = 0
     client_saturated: bool = False
     saturation_reasons: tuple[str, ...] = ()
-    lag_p50_ms: float = 0.0
-    lag_p99_ms: float = 0.0
-    service_p50_ms: float = 0.0
-    service_p95_ms: float = 0.0
-    service_p99_ms: float = 0.0
     service_hist: str = ""
     lag_hist: str = ""
+    #: every histogram-derived column of the registry (p50_ms, ..., service_p99_ms), in ms;
+    #: also readable as attributes (``summary.p95_ms``)
+    derived: Mapping[str, float] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> float:
+        derived = self.__dict__.get("derived", {})
+        if name not in derived:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return derived[name]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict (``saturation_reasons`` as a list)."""
+        """JSON-friendly flat dict (``saturation_reasons`` as a list, derived values as keys)."""
         d = asdict(self)
+        d.update(d.pop("derived"))
         d["saturation_reasons"] = list(self.saturation_reasons)
         return d
 
@@ -99,8 +98,8 @@ def summarize_endpoint(
     wall_s = finished_at - started_at
     latency, latency_hist = _merge([part["latency_hist"] for part in parts])
     _, error_hist = _merge([part["error_hist"] for part in parts])
-    stats = histogram.summarize(latency)
-    fidelity = _fidelity(service, endpoint, parts, latency_hist)
+    fidelity, other_stats = _fidelity(service, endpoint, parts, latency_hist)
+    stats = {"latency": histogram.summarize(latency), **other_stats}
     return EndpointSummary(
         service=service,
         endpoint=endpoint,
@@ -110,14 +109,6 @@ def summarize_endpoint(
         error_count=error_count,
         errors_by_class=errors,
         status_codes=dict(sorted(add_counts(part["status_codes"] for part in parts).items())),
-        p50_ms=stats.p50_ms,
-        p90_ms=stats.p90_ms,
-        p95_ms=stats.p95_ms,
-        p99_ms=stats.p99_ms,
-        p999_ms=stats.p999_ms,
-        min_ms=stats.min_ms,
-        max_ms=stats.max_ms,
-        mean_ms=stats.mean_ms,
         throughput=ok / wall_s if wall_s > 0 else 0.0,
         error_rate=error_count / requests if requests else 0.0,
         started_at=started_at,
@@ -125,14 +116,16 @@ def summarize_endpoint(
         wall_s=wall_s,
         latency_hist=latency_hist,
         error_hist=error_hist,
+        derived=histogram.column_values(stats),
         **fidelity,
     )
 
 
 def _fidelity(
     service: str, endpoint: str, parts: Sequence[Mapping[str, Any]], latency_hist: str
-) -> dict[str, Any]:
-    """The load-fidelity fields of a summary (optional keys of a part; see the module docstring)."""
+) -> tuple[dict[str, Any], dict[HistogramName, histogram.LatencyStats]]:
+    """The load-fidelity fields of a summary (optional keys of a part; see the module docstring),
+    and the summaries of its service-time and lag histograms."""
     models = sorted({str(part.get("model") or "closed") for part in parts})
     if len(models) != 1:
         raise ValueError("%s %s was probed with several load models: %s" % (service, endpoint, models))
@@ -141,25 +134,19 @@ def _fidelity(
     service_h, service_hist = _merge(service_parts)
     lag_parts = [part["lag_hist"] for part in parts if part.get("lag_hist")]
     lag_h, lag_hist = _merge(lag_parts) if lag_parts else (histogram.new_histogram(), "")
-    service_stats, lag_stats = histogram.summarize(service_h), histogram.summarize(lag_h)
     rates = [part.get("rate") for part in parts]
     dropped = sum(int(part.get("dropped", 0)) for part in parts)
     reasons = list(dict.fromkeys(r for part in parts for r in part.get("saturation_reasons", ())))
     return {
         "model": models[0],
-        "target_rate": None if models[0] != "open" or None in rates else float(sum(rates)),
+        "target_rate": None if models[0] != "open" or None in rates else float(sum(r for r in rates if r is not None)),
         "scheduled": sum(int(part.get("scheduled", part["requests"])) for part in parts),
         "dropped": dropped,
         "client_saturated": any(bool(part.get("client_saturated")) for part in parts) or dropped > 0,
         "saturation_reasons": tuple(reasons),
-        "lag_p50_ms": lag_stats.p50_ms,
-        "lag_p99_ms": lag_stats.p99_ms,
-        "service_p50_ms": service_stats.p50_ms,
-        "service_p95_ms": service_stats.p95_ms,
-        "service_p99_ms": service_stats.p99_ms,
         "service_hist": latency_hist if models[0] == "closed" else service_hist,
         "lag_hist": lag_hist,
-    }
+    }, {"service": histogram.summarize(service_h), "lag": histogram.summarize(lag_h)}
 
 
 def summarize_results(results: Iterable[Mapping[str, Any]]) -> list[EndpointSummary]:

@@ -1,21 +1,19 @@
-"""Tables and summaries for humans (the CLI, the demo and task logs)."""
+"""Tables and summaries for humans (the CLI, the demo and task logs).
+
+The table's columns and the percentiles the summary lists come from the column registry
+(``model.columns``): a column with a report title is a table column, in registry order.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from perf_profiler.analysis.reduce import EndpointSummary
+from perf_profiler.model.columns import COLUMNS, DERIVED_COLUMNS, HistogramName, percentile_label
 
-ROW_COLUMNS = (
-    ("service", "service", "s"),
-    ("endpoint", "endpoint", "s"),
-    ("p50 ms", "p50_ms", ".1f"),
-    ("p95 ms", "p95_ms", ".1f"),
-    ("p99 ms", "p99_ms", ".1f"),
-    ("rps", "throughput", ".1f"),
-    ("errors", "error_rate", ".2%"),
-    ("requests", "requests", "d"),
-    ("verdict", "verdict", "s"),
+#: (title, row key, format) of each column of ``table``.
+REPORT_COLUMNS: tuple[tuple[str, str, str], ...] = tuple(
+    (c.report.title, c.name, c.report.fmt) for c in COLUMNS if c.report is not None
 )
 
 
@@ -29,7 +27,7 @@ def _cell(value: Any, fmt: str) -> str:
     return format(float(value), fmt)
 
 
-def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[tuple[str, str, str]] = ROW_COLUMNS) -> str:
+def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[tuple[str, str, str]] = REPORT_COLUMNS) -> str:
     """A plain-text table of ``rows`` (dicts), one line per row, columns aligned."""
     header = [title for title, _, _ in columns]
     body = [[_cell(row.get(key), fmt) for _, key, fmt in columns] for row in rows]
@@ -63,13 +61,11 @@ def probe_summary(summary: EndpointSummary, base_url: str = "") -> str:
         f"  error rate    {summary.error_rate:.2%}",
         latency,
         f"    min {summary.min_ms:.2f} ms  mean {summary.mean_ms:.2f} ms  max {summary.max_ms:.2f} ms",
-        f"    p50 {summary.p50_ms:.2f} ms  p90 {summary.p90_ms:.2f} ms  p95 {summary.p95_ms:.2f} ms  "
-        f"p99 {summary.p99_ms:.2f} ms  p99.9 {summary.p999_ms:.2f} ms",
+        f"    {_percentiles(summary, 'latency')}",
     ]
     if open_loop:
-        lines.append(f"  service time  p50 {summary.service_p50_ms:.2f} ms  p95 {summary.service_p95_ms:.2f} ms  "
-                     f"p99 {summary.service_p99_ms:.2f} ms (from the actual send)")
-    lines.append(f"  client lag    p50 {summary.lag_p50_ms:.2f} ms  p99 {summary.lag_p99_ms:.2f} ms "
+        lines.append(f"  service time  {_percentiles(summary, 'service')} (from the actual send)")
+    lines.append(f"  client lag    {_percentiles(summary, 'lag')} "
                  f"({'send lag' if open_loop else 'event-loop lag'} of the load generator)")
     if summary.client_saturated:
         lines.append("  CLIENT SATURATED: the load generator could not deliver the requested load; "
@@ -82,3 +78,12 @@ def probe_summary(summary: EndpointSummary, base_url: str = "") -> str:
     if errors:
         lines.append("  errors        " + "  ".join(f"{k}: {v}" for k, v in sorted(errors.items())))
     return "\n".join(lines)
+
+
+def _percentiles(summary: EndpointSummary, histogram: HistogramName) -> str:
+    """``p50 1.00 ms  p95 2.00 ms ...``: the registry's percentile columns of one histogram."""
+    return "  ".join(
+        f"{percentile_label(c.derived.percentile)} {summary.derived[c.name]:.2f} ms"
+        for c in DERIVED_COLUMNS
+        if c.derived is not None and c.derived.histogram == histogram and c.derived.percentile is not None
+    )

@@ -1,49 +1,30 @@
-"""Turn endpoint summaries into ``perf_metrics`` rows: run identity + numbers + P-6 verdict."""
+"""Turn endpoint summaries into ``perf_metrics`` rows: run identity + numbers + P-6 verdict.
+
+The row's columns and their order are the registry's (``model.columns``); every column derived
+from a histogram is taken from the summary by its column name, rounded to 3 decimals.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from perf_profiler.analysis.budget import evaluate
 from perf_profiler.analysis.reduce import EndpointSummary
 from perf_profiler.common.encoding import canonical_json, iso_utc
-from perf_profiler.model.identity import make_row_id
+from perf_profiler.model.columns import ROW_COLUMNS
+from perf_profiler.model.identity import RunIdentity, make_row_id
 from perf_profiler.model.targets import Budget
-
-
-@dataclass(frozen=True)
-class RunIdentity:
-    """Which DAG run a measurement belongs to. Manual runs in Airflow 3 may lack an interval."""
-
-    dag_id: str
-    run_id: str
-    run_type: str | None = None
-    logical_date: str | None = None
-    data_interval_start: str | None = None
-    data_interval_end: str | None = None
-    tenant_id: str = "default"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def build_row(summary: EndpointSummary, budget: Budget, identity: RunIdentity) -> dict[str, Any]:
     """One perf_metrics row (see docs/CONTRACTS.md) for one endpoint of one run."""
     verdict = evaluate(summary.p95_ms, summary.error_rate, budget)
-    return {
+    values = {
         "id": make_row_id(identity.tenant_id, identity.dag_id, identity.run_id, summary.service, summary.endpoint),
-        "tenant_id": identity.tenant_id,
-        "dag_id": identity.dag_id,
-        "run_id": identity.run_id,
-        "run_type": identity.run_type,
-        "logical_date": identity.logical_date,
-        "data_interval_start": identity.data_interval_start,
-        "data_interval_end": identity.data_interval_end,
+        **identity.to_dict(),
         "service": summary.service,
         "endpoint": summary.endpoint,
         "method": summary.method,
-        **{key: round(getattr(summary, key), 3) for key in _MS_FIELDS},
         "throughput": round(summary.throughput, 3),
         "error_rate": summary.error_rate,
         "requests": summary.requests,
@@ -65,14 +46,11 @@ def build_row(summary: EndpointSummary, budget: Budget, identity: RunIdentity) -
         "dropped": summary.dropped,
         "client_saturated": summary.client_saturated,
         "saturation_reasons": canonical_json(list(summary.saturation_reasons)),
-        **{key: round(getattr(summary, key), 3) for key in _FIDELITY_MS_FIELDS},
         # closed loop: the latency is the service time, no second copy of the histogram
         "service_hist": summary.service_hist if summary.model == "open" else None,
+        **{name: round(value, 3) for name, value in summary.derived.items()},
     }
-
-
-_MS_FIELDS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "min_ms", "max_ms", "mean_ms")
-_FIDELITY_MS_FIELDS = ("lag_p50_ms", "lag_p99_ms", "service_p50_ms", "service_p95_ms", "service_p99_ms")
+    return {name: values[name] for name in ROW_COLUMNS}
 
 
 def build_rows(

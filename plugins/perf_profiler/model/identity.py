@@ -3,11 +3,31 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import Any
 
-__all__ = ["ROW_ID_NAMESPACE", "make_row_id"]
+__all__ = ["ROW_ID_NAMESPACE", "RunIdentity", "make_row_id"]
 
 ROW_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:perf-profiler:perf_metrics")
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """Which DAG run a measurement belongs to. Manual runs in Airflow 3 may lack an interval.
+
+    Timestamps are ISO-8601 UTC text (``common.encoding.iso_utc``)."""
+
+    dag_id: str
+    run_id: str
+    run_type: str | None = None
+    logical_date: str | None = None
+    data_interval_start: str | None = None
+    data_interval_end: str | None = None
+    tenant_id: str = "default"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @lru_cache(maxsize=65536)

@@ -8,7 +8,7 @@
 
 Never SQLite's REPLACE (a delete and re-insert that would reset ``created_at``). Values are bound
 or COPY-streamed, never formatted into SQL; SQL text is assembled only from the fixed column
-names of ``row_binding``. The caller owns the transaction (commit or rollback).
+names of the column registry (``model.columns``). The caller owns the transaction (commit or rollback).
 """
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import logging
 from contextlib import closing
 from typing import Any
 
+from perf_profiler.model.columns import KEY_COLUMNS, ROW_COLUMNS, TABLE
 from perf_profiler.storage.dialect import NOW_SQL, Dialect
-from perf_profiler.storage.row_binding import KEY_COLUMNS, METRIC_COLUMNS, TABLE, bound_rows
+from perf_profiler.storage.row_binding import bound_rows
 
 __all__ = ["upsert_sql", "write_rows"]
 
@@ -29,14 +30,14 @@ _STAGE_TABLE = "perf_metrics_stage"
 def upsert_sql(
     dialect: Dialect, mark: str = "%s", values_clause: str | None = None, select_from: str | None = None
 ) -> str:
-    """INSERT ... ON CONFLICT (key) DO UPDATE over METRIC_COLUMNS (never SQLite's REPLACE)."""
-    columns = ", ".join(METRIC_COLUMNS)
-    updates = [f"{c} = excluded.{c}" for c in METRIC_COLUMNS if c != "id" and c not in KEY_COLUMNS]
+    """INSERT ... ON CONFLICT (key) DO UPDATE over ROW_COLUMNS (never SQLite's REPLACE)."""
+    columns = ", ".join(ROW_COLUMNS)
+    updates = [f"{c} = excluded.{c}" for c in ROW_COLUMNS if c != "id" and c not in KEY_COLUMNS]
     updates.append(f"updated_at = {NOW_SQL[dialect]}")
     if select_from:
         source = f"SELECT {columns} FROM {select_from}"
     else:
-        source = "VALUES " + (values_clause or f"({', '.join([mark] * len(METRIC_COLUMNS))})")
+        source = "VALUES " + (values_clause or f"({', '.join([mark] * len(ROW_COLUMNS))})")
     return (
         f"INSERT INTO {TABLE} ({columns}) {source} "
         f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {', '.join(updates)}"
@@ -63,7 +64,7 @@ _COPY_CHUNK = 1000
 
 def _copy_rows(cur: Any, table: str, columns: list[list[Any]], order: list[int]) -> None:
     """COPY the rows at ``order`` into ``table``, converting chunk by chunk as the stream goes."""
-    with cur.copy(f"COPY {table} ({', '.join(METRIC_COLUMNS)}) FROM STDIN") as copy:
+    with cur.copy(f"COPY {table} ({', '.join(ROW_COLUMNS)}) FROM STDIN") as copy:
         for start in range(0, len(order), _COPY_CHUNK):
             for row in bound_rows(columns, order[start : start + _COPY_CHUNK]):
                 copy.write_row(row)
@@ -73,8 +74,8 @@ def _copy_then_upsert(cur: Any, columns: list[list[Any]], order: list[int]) -> N
     """psycopg 3: rows whose key is new are COPYed straight into perf_metrics; the others go
     through a COPY into a transaction-scoped temp table and one INSERT ... ON CONFLICT upsert.
 
-    The id is the uuid5 of the key (checked in ``row_binding.validated_columns``), so one primary-key lookup
-    tells new keys from existing ones. Should a concurrent writer insert one of the "new" keys
+    The id is the uuid5 of the key (checked in ``row_binding.validated_columns``), so one
+    primary-key lookup tells new keys from existing ones. Should a concurrent writer insert one of the "new" keys
     in between, the direct COPY fails on the unique key, is rolled back to its savepoint and
     every row takes the upsert path. The CHECKs and the unique key apply either way, within the
     caller's transaction. Same result as the upsert alone, at about the speed of a plain COPY
@@ -82,7 +83,7 @@ def _copy_then_upsert(cur: Any, columns: list[list[Any]], order: list[int]) -> N
     """
     import psycopg
 
-    ids = columns[0]
+    ids = columns[ROW_COLUMNS.index("id")]
     # one text parameter: much cheaper to send than a 10k-element array
     cur.execute(f"SELECT id::text FROM {TABLE} WHERE id = ANY(string_to_array(%s, ',')::uuid[])",
                 (",".join(ids[i] for i in order),))

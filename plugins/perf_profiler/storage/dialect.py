@@ -5,12 +5,26 @@ The bound-parameter marker is not kept here: it is the hook's own ``DbApiHook.pl
 """
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Literal
+
+from perf_profiler.model.columns import Kind
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-__all__ = ["DEFAULT_CONN_ID", "DIALECTS", "NOW_SQL", "TABLE_EXISTS_SQL", "Dialect", "dialect_of", "get_hook"]
+__all__ = [
+    "COLUMNS_SQL",
+    "COLUMN_TYPES",
+    "DEFAULT_CONN_ID",
+    "DIALECTS",
+    "NOW_SQL",
+    "TABLE_EXISTS_SQL",
+    "Dialect",
+    "declared_type",
+    "dialect_of",
+    "get_hook",
+]
 
 Dialect = Literal["postgres", "sqlite"]
 DIALECTS: tuple[Dialect, ...] = ("postgres", "sqlite")
@@ -25,12 +39,37 @@ NOW_SQL: dict[Dialect, str] = {
     "sqlite": "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')",
 }
 
-#: One bound parameter, the table name; the query returns one row whose first value is truthy
-#: when the table exists.
+#: ``.format(mark=hook.placeholder)``, then one bound parameter, the table name; the query
+#: returns one row whose first value is truthy when the table exists.
 TABLE_EXISTS_SQL: dict[Dialect, str] = {
-    "postgres": "SELECT to_regclass(%s) IS NOT NULL",
-    "sqlite": "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+    "postgres": "SELECT to_regclass({mark}) IS NOT NULL",
+    "sqlite": "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = {mark}",
 }
+
+#: ``.format(mark=hook.placeholder)``, then one bound parameter, the table name: one row per
+#: column (name, declared type, NOT NULL) in table order; no rows when the table does not exist.
+COLUMNS_SQL: dict[Dialect, str] = {
+    "postgres": "SELECT column_name, CASE WHEN data_type = 'numeric' THEN 'numeric(' || numeric_precision || ',' "
+                "|| numeric_scale || ')' ELSE data_type END, is_nullable = 'NO' FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = {mark} ORDER BY ordinal_position",
+    "sqlite": 'SELECT name, type, "notnull" FROM pragma_table_info({mark}) ORDER BY cid',
+}
+
+#: The declared types a column of each registry kind (``model.columns.Kind``) may have, as
+#: ``declared_type`` spells them. SQLite keeps the declared type (it checks values with CHECKs).
+COLUMN_TYPES: dict[Dialect, dict[Kind, frozenset[str]]] = {
+    "postgres": {
+        "text": frozenset({"character varying", "text"}), "uuid": frozenset({"uuid"}),
+        "timestamp": frozenset({"timestamp with time zone"}), "decimal": frozenset({"numeric(10,2)"}),
+        "float": frozenset({"double precision"}), "int": frozenset({"bigint"}), "json": frozenset({"jsonb"}),
+        "bool": frozenset({"boolean"}),
+    },
+    "sqlite": {
+        "text": frozenset({"VARCHAR", "TEXT"}), "uuid": frozenset({"TEXT"}), "timestamp": frozenset({"TEXT"}),
+        "decimal": frozenset({"DECIMAL(10,2)"}), "float": frozenset({"REAL"}), "int": frozenset({"INTEGER"}),
+        "json": frozenset({"TEXT"}), "bool": frozenset({"INTEGER"}),
+    },
+}  # fmt: skip
 
 _CONN_TYPES: dict[str, Dialect] = {"postgres": "postgres", "postgresql": "postgres", "sqlite": "sqlite"}
 
@@ -64,3 +103,10 @@ def dialect_of(hook: DbApiHook) -> Dialect:
             f"unsupported hook {type(hook).__name__} (conn_type {conn_type!r}): need postgres or sqlite"
         )
     return dialect
+
+
+def declared_type(dialect: Dialect, declared: str) -> str:
+    """A column's declared type as ``COLUMN_TYPES`` spells it (SQLite: upper case, no VARCHAR length)."""
+    if dialect == "postgres":
+        return declared
+    return re.sub(r"^VARCHAR\(\d+\)$", "VARCHAR", declared.upper().replace(" ", ""))

@@ -11,17 +11,10 @@ from collections.abc import Mapping, Sequence
 from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
+from perf_profiler.model.columns import DATABASE_SET_COLUMNS, KEY_COLUMNS, ROW_COLUMNS, TABLE
 from perf_profiler.storage.bulk_write import write_rows
 from perf_profiler.storage.dialect import dialect_of
-from perf_profiler.storage.row_binding import (
-    AUDIT_COLUMNS,
-    KEY_COLUMNS,
-    METRIC_COLUMNS,
-    TABLE,
-    normalise_row,
-    timestamp_text,
-    validated_columns,
-)
+from perf_profiler.storage.row_binding import normalise_row, timestamp_text, validated_columns
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -30,13 +23,13 @@ __all__ = ["fetch_metrics", "upsert_metrics"]
 
 log = logging.getLogger(__name__)
 
-_KEY_AT = tuple(METRIC_COLUMNS.index(column) for column in KEY_COLUMNS)
+_KEY_AT = tuple(ROW_COLUMNS.index(column) for column in KEY_COLUMNS)
 
 
 def upsert_metrics(hook: DbApiHook, rows: Sequence[Mapping[str, Any]]) -> int:
     """Insert or update perf_metrics rows in one transaction; return how many keys were written.
 
-    Rows must carry every key of ``METRIC_COLUMNS`` but those of ``OPTIONAL_COLUMNS`` (extra
+    Rows must carry every column of ``ROW_COLUMNS`` but those of ``ROW_DEFAULTS`` (extra
     keys are ignored). On a key that already exists all metric columns are overwritten,
     ``created_at`` is kept and ``updated_at`` refreshed. Rows repeating a key within one call:
     the last one wins.
@@ -66,7 +59,7 @@ def fetch_metrics(
     tenant_id: str | None = None,
     data_interval: tuple[Any, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Stored rows (METRIC_COLUMNS + created_at, updated_at) in the same shape on both dialects.
+    """Stored rows (every registry column, ``model.columns``) in the same shape on both dialects.
 
     Filters are ANDed; ``data_interval`` (start, end) selects the rows of one data interval,
     whichever run measured them. Timestamps come back as ISO-8601 UTC text, decimals as float,
@@ -80,7 +73,7 @@ def fetch_metrics(
     where = [f"{column} = {mark}" for column, value in filters.items() if value is not None]
     params = [value for value in filters.values() if value is not None]
     sql = (
-        f"SELECT {', '.join(METRIC_COLUMNS + AUDIT_COLUMNS)} FROM {TABLE}"
+        f"SELECT {', '.join(ROW_COLUMNS + DATABASE_SET_COLUMNS)} FROM {TABLE}"
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + f" ORDER BY {', '.join(KEY_COLUMNS)}"
     )

@@ -140,7 +140,7 @@ def applied_versions(hook: DbApiHook) -> dict[int, str]:
     """Recorded migrations as ``{version: file name}`` (empty before the first migrate)."""
     dialect = dialect_of(hook)
     with closing(hook.get_conn()) as conn, closing(conn.cursor()) as cur:
-        cur.execute(TABLE_EXISTS_SQL[dialect], (VERSION_TABLE,))
+        cur.execute(TABLE_EXISTS_SQL[dialect].format(mark=hook.placeholder), (VERSION_TABLE,))
         exists = cur.fetchone()[0]
         rows = []
         if exists:

@@ -15,66 +15,14 @@ from functools import lru_cache
 from typing import Any
 
 from perf_profiler.common.encoding import canonical_json, iso_utc
+from perf_profiler.model.columns import COLUMNS, KEY_COLUMNS, REQUIRED, ROW_COLUMNS, Kind
 from perf_profiler.model.identity import make_row_id
 
-__all__ = [
-    "AUDIT_COLUMNS",
-    "KEY_COLUMNS",
-    "METRIC_COLUMNS",
-    "OPTIONAL_COLUMNS",
-    "TABLE",
-    "bound_rows",
-    "normalise_row",
-    "prepare_row",
-    "prepare_rows",
-    "timestamp_text",
-    "validated_columns",
-]
-
-TABLE = "perf_metrics"
-
-#: Columns of a perf_metrics row, in the order of docs/CONTRACTS.md (all required in a row dict).
-METRIC_COLUMNS: tuple[str, ...] = (
-    "id", "tenant_id", "dag_id", "run_id", "run_type",
-    "logical_date", "data_interval_start", "data_interval_end",
-    "service", "endpoint", "method",
-    "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "min_ms", "max_ms", "mean_ms",
-    "throughput", "error_rate", "requests", "ok_count", "error_count",
-    "errors_by_class", "status_codes", "budget_p95_ms", "budget_error_rate", "verdict",
-    "latency_hist", "error_hist", "started_at", "finished_at", "measured_at",
-    # load fidelity (sql/<dialect>/003_load_fidelity.sql); optional in a row dict, see below
-    "load_model", "target_rate", "dropped", "client_saturated", "saturation_reasons",
-    "lag_p50_ms", "lag_p99_ms", "service_p50_ms", "service_p95_ms", "service_p99_ms", "service_hist",
-)  # fmt: skip
-#: Columns a row dict may leave out, with the value stored then: rows built before the load
-#: fidelity columns existed describe a closed loop without drops, lag and service time unknown.
-OPTIONAL_COLUMNS: dict[str, Any] = {
-    "load_model": "closed", "target_rate": None, "dropped": 0, "client_saturated": False,
-    "saturation_reasons": "[]", "lag_p50_ms": None, "lag_p99_ms": None, "service_p50_ms": None,
-    "service_p95_ms": None, "service_p99_ms": None, "service_hist": None,
-}  # fmt: skip
-#: The unique key: one row per tenant x DAG run x service x endpoint.
-KEY_COLUMNS: tuple[str, ...] = ("tenant_id", "dag_id", "run_id", "service", "endpoint")
-#: Set by the database: created_at on first insert, updated_at on every upsert.
-AUDIT_COLUMNS: tuple[str, ...] = ("created_at", "updated_at")
-
-_TIMESTAMP_COLUMNS = frozenset(
-    {"logical_date", "data_interval_start", "data_interval_end", "started_at", "finished_at", "measured_at"}
-)
-_DECIMAL_COLUMNS = frozenset(
-    {"p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "min_ms", "max_ms", "mean_ms", "throughput", "budget_p95_ms",
-     "lag_p50_ms", "lag_p99_ms", "service_p50_ms", "service_p95_ms", "service_p99_ms"}
-)
-_FLOAT_COLUMNS = frozenset({"error_rate", "budget_error_rate", "target_rate"})
-_INT_COLUMNS = frozenset({"requests", "ok_count", "error_count", "dropped"})
-_JSON_COLUMNS = frozenset({"errors_by_class", "status_codes", "saturation_reasons"})
-_BOOL_COLUMNS = frozenset({"client_saturated"})
-
-_MISSING = object()
+__all__ = ["bound_rows", "normalise_row", "prepare_row", "prepare_rows", "timestamp_text", "validated_columns"]
 
 
 def prepare_row(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    """Validate one row dict and convert it to its bound values (``METRIC_COLUMNS`` order)."""
+    """Validate one row dict and convert it to its bound values (``ROW_COLUMNS`` order)."""
     return prepare_rows([row])[0]
 
 
@@ -84,17 +32,17 @@ def prepare_rows(rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
 
 
 def validated_columns(rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
-    """The rows' values column by column (METRIC_COLUMNS order, optional ones defaulted), after
+    """The rows' values column by column (ROW_COLUMNS order, optional ones defaulted), after
     the checks that need no conversion: every required key present, the key columns non-empty
     strings, the id the uuid5 of the key (the id column is returned as text)."""
     columns: list[list[Any]] = []
     for column, default in _DEFAULTS:
-        if default is _MISSING:
+        if default is REQUIRED:
             try:
                 columns.append([row[column] for row in rows])
             except KeyError:
                 for row in rows:
-                    missing = [c for c, d in _DEFAULTS if d is _MISSING and c not in row]
+                    missing = [c for c, d in _DEFAULTS if d is REQUIRED and c not in row]
                     if missing:
                         raise ValueError(f"perf_metrics row is missing key(s): {', '.join(missing)}") from None
                 raise
@@ -107,10 +55,10 @@ def validated_columns(rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
                 if not isinstance(value, str) or not value:
                     raise ValueError(f"perf_metrics key column {column!r} must be a non-empty string, got {value!r}")
     expected_ids = [make_row_id(*key) for key in zip(*keys)]
-    for given, expected_id in zip(columns[0], expected_ids):
+    for given, expected_id in zip(columns[_ID_AT], expected_ids):
         if given != expected_id and str(given) != expected_id:
             raise ValueError(f"perf_metrics row id {given!r} is not make_row_id(...) of its key ({expected_id})")
-    columns[0] = expected_ids
+    columns[_ID_AT] = expected_ids
     return columns
 
 
@@ -217,54 +165,34 @@ def _canonical_json_text(text: str | bytes, column: str) -> str:
     return _canonical_json(value, column)
 
 
-def _converter(column: str) -> Callable[[Any, str], Any] | None:
-    """How a non-None value of ``column`` is bound (None: as given)."""
-    if column in _TIMESTAMP_COLUMNS:
-        return timestamp_text
-    if column in _DECIMAL_COLUMNS:
-        return _decimal_10_2
-    if column in _FLOAT_COLUMNS:
-        return _finite
-    if column in _INT_COLUMNS:
-        return _integer
-    if column in _JSON_COLUMNS:
-        return _canonical_json
-    if column in _BOOL_COLUMNS:
-        return _boolean
-    if column == "id":
-        return lambda value, _column: str(value)
-    return None
+def _text(value: Any, column: str) -> str:
+    return str(value)
 
 
-_CONVERTERS = tuple(_converter(column) for column in METRIC_COLUMNS)
+#: How a non-None value of each kind is bound (None: as given).
+_BIND: dict[Kind, Callable[[Any, str], Any] | None] = {
+    "text": None, "uuid": _text, "timestamp": timestamp_text, "decimal": _decimal_10_2, "float": _finite,
+    "int": _integer, "json": _canonical_json, "bool": _boolean,
+}  # fmt: skip
+#: How a fetched non-None value of each kind is normalised (both dialects give the same).
+_READ: dict[Kind, Callable[[Any, str], Any]] = {
+    "text": lambda value, _column: value, "uuid": _text, "timestamp": timestamp_text,
+    "decimal": lambda value, _column: float(value), "float": lambda value, _column: float(value),
+    "int": lambda value, _column: int(value), "json": _canonical_json, "bool": lambda value, _column: bool(value),
+}  # fmt: skip
+_KIND = {c.name: c.kind for c in COLUMNS}
+_ROW = tuple(c for c in COLUMNS if not c.set_by_database)
 _CONVERT_AT = tuple(
-    (position, column, convert)
-    for position, (column, convert) in enumerate(zip(METRIC_COLUMNS, _CONVERTERS))
-    if convert is not None
+    (position, c.name, convert) for position, c in enumerate(_ROW) if (convert := _BIND[c.kind]) is not None
 )
-_DEFAULTS = tuple((column, OPTIONAL_COLUMNS.get(column, _MISSING)) for column in METRIC_COLUMNS)
-_KEY_POSITIONS = tuple(METRIC_COLUMNS.index(column) for column in KEY_COLUMNS)
+_DEFAULTS = tuple((c.name, c.default) for c in _ROW)
+_KEY_POSITIONS = tuple(ROW_COLUMNS.index(column) for column in KEY_COLUMNS)
+_ID_AT = ROW_COLUMNS.index("id")
 
 
 def normalise_row(row: dict[str, Any]) -> dict[str, Any]:
-    """Make a fetched row look the same whichever dialect it came from."""
-    out: dict[str, Any] = {}
-    for column, value in row.items():
-        if value is None:
-            out[column] = None
-        elif column in _TIMESTAMP_COLUMNS or column in AUDIT_COLUMNS:
-            out[column] = timestamp_text(value, column)
-        elif column in _DECIMAL_COLUMNS or column in _FLOAT_COLUMNS:
-            out[column] = float(value)
-        elif column in _INT_COLUMNS:
-            out[column] = int(value)
-        elif column in _JSON_COLUMNS:
-            out[column] = _canonical_json(value, column)
-        elif column in _BOOL_COLUMNS:
-            out[column] = bool(value)
-        elif column == "id":
-            out[column] = str(value)
-        else:
-            out[column] = value
-    return out
-
+    """Make a fetched row look the same whichever dialect it came from (by each column's kind)."""
+    return {
+        column: value if value is None or column not in _KIND else _READ[_KIND[column]](value, column)
+        for column, value in row.items()
+    }

@@ -5,7 +5,8 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from perf_profiler.analysis.rows import RunIdentity, iso_utc
+from perf_profiler.common.encoding import iso_utc
+from perf_profiler.model.identity import RunIdentity
 from perf_profiler.tasks.connections import DEFAULT_DB_CONN_ID
 from perf_profiler.tasks.plan import MEASURE, REDERIVE
 

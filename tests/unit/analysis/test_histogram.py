@@ -34,7 +34,13 @@ def counts_of(h: HdrHistogram) -> np.ndarray:
 
 
 def percentiles_ms(stats: H.LatencyStats) -> list[float]:
-    return [stats.p50_ms, stats.p90_ms, stats.p95_ms, stats.p99_ms, stats.p999_ms]
+    """The value of every percentile the column registry names, in ``H.PERCENTILES`` order."""
+    return [stats.percentile_ms(p) for p in H.PERCENTILES]
+
+
+def test_the_registry_percentiles_are_computed():
+    assert {50.0, 90.0, 95.0, 99.0, 99.9} <= set(H.PERCENTILES)
+    assert list(H.PERCENTILES) == sorted(H.PERCENTILES)
 
 
 @pytest.fixture(scope="module")
@@ -125,10 +131,27 @@ def test_merge_with_empty_histograms_keeps_min_and_count():
 
 def test_empty_histogram_summarizes_to_zeros():
     assert H.summarize(H.merge([])) == H.LatencyStats()
-    assert H.summarize(H.decode(H.encode(H.new_histogram()))) == H.LatencyStats(
-        count=0, min_ms=0.0, max_ms=0.0, mean_ms=0.0, p50_ms=0.0, p90_ms=0.0, p95_ms=0.0,
-        p99_ms=0.0, p999_ms=0.0,
-    )
+    empty = H.summarize(H.decode(H.encode(H.new_histogram())))
+    assert empty == H.LatencyStats(count=0, min_ms=0.0, max_ms=0.0, mean_ms=0.0)
+    assert (empty.p50_ms, empty.p90_ms, empty.p95_ms, empty.p99_ms, empty.p999_ms) == (0.0,) * 5
+    assert percentiles_ms(empty) == [0.0] * len(H.PERCENTILES)
+
+
+def test_percentiles_read_by_their_column_names(stats):
+    assert (stats.p50_ms, stats.p999_ms) == (stats.percentile_ms(50.0), stats.percentile_ms(99.9))
+    with pytest.raises(AttributeError):
+        stats.p42_ms  # noqa: B018 - not a registry percentile
+
+
+def test_column_values_cover_the_registrys_derived_columns_of_the_histograms_given(stats):
+    from perf_profiler.model.columns import DERIVED_COLUMNS
+
+    values = H.column_values({"latency": stats})
+    latency = [c.name for c in DERIVED_COLUMNS if c.derived and c.derived.histogram == "latency"]
+    assert list(values) == latency
+    assert {"p50_ms", "p999_ms", "min_ms", "max_ms", "mean_ms"} <= set(values)
+    assert (values["p95_ms"], values["mean_ms"]) == (stats.p95_ms, stats.mean_ms)
+    assert set(H.column_values({"latency": stats, "service": stats, "lag": stats})) == {c.name for c in DERIVED_COLUMNS}
 
 
 def test_encode_is_ascii_text_and_round_trips(samples):

@@ -9,6 +9,7 @@ import pytest
 
 from perf_profiler.analysis import histogram as H
 from perf_profiler.analysis.reduce import EndpointSummary, summarize_endpoint, summarize_results
+from perf_profiler.model.columns import DERIVED_COLUMNS
 
 ERROR_CLASSES = ("status", "timeout", "connect", "dns", "tls", "protocol", "body_too_large",
                  "redirect", "client")
@@ -86,9 +87,12 @@ def test_counts_rates_and_percentiles_of_one_part(samples):
     assert s.error_rate == pytest.approx(200 / 20_200)
     assert s.wall_s == pytest.approx(8.0)
     assert s.throughput == pytest.approx(20_000 / 8.0)
-    for p, got in zip(H.PERCENTILES, (s.p50_ms, s.p90_ms, s.p95_ms, s.p99_ms, s.p999_ms)):
+    latency = [c for c in DERIVED_COLUMNS if c.derived and c.derived.histogram == "latency" and c.derived.percentile]
+    assert {c.name for c in latency} >= {"p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms"}
+    for column in latency:
+        p = column.derived.percentile
         want = np.percentile(samples, p, method="inverted_cdf") / 1000.0
-        assert abs(got - want) <= want * HALF_BUCKET, p
+        assert abs(getattr(s, column.name) - want) <= want * HALF_BUCKET, p
     assert s.max_ms == pytest.approx(samples.max() / 1000.0, rel=HALF_BUCKET)
     # failures do not leak into the latency percentiles, they live in the error histogram
     assert s.max_ms < 5_000
@@ -153,7 +157,8 @@ def test_only_errors_gives_error_rate_one():
 def test_to_dict_is_json_serialisable(samples):
     s = summarize_endpoint("registry", "/healthz", [make_part(samples[:100])])
     d = s.to_dict()
-    assert set(d) == set(EndpointSummary.__dataclass_fields__)
+    assert set(d) == set(EndpointSummary.__dataclass_fields__) - {"derived"} | {c.name for c in DERIVED_COLUMNS}
+    assert {"p50_ms", "p999_ms", "mean_ms", "lag_p99_ms", "service_p95_ms"} <= set(d)
     assert json.loads(json.dumps(d)) == d
 
 

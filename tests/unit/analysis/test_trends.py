@@ -8,7 +8,8 @@ import pytest
 
 from perf_profiler.analysis import histogram, trends
 from perf_profiler.analysis.reduce import summarize_endpoint
-from perf_profiler.analysis.rows import RunIdentity, build_row
+from perf_profiler.analysis.rows import build_row
+from perf_profiler.model.identity import RunIdentity
 from perf_profiler.model.targets import Budget
 from perf_profiler.storage.dialect import get_hook
 from perf_profiler.storage.metrics_repo import upsert_metrics

@@ -10,7 +10,8 @@ from metrics_rows import CONN_ENV, CONN_ID, make_row
 
 from perf_profiler.storage.metrics_repo import fetch_metrics, upsert_metrics
 from perf_profiler.storage.migrations import migrate
-from perf_profiler.storage.row_binding import METRIC_COLUMNS, prepare_row
+from perf_profiler.model.columns import ROW_COLUMNS
+from perf_profiler.storage.row_binding import prepare_row
 
 
 def test_psycopg2_connections_take_the_execute_values_path(
@@ -61,7 +62,7 @@ def test_a_key_inserted_concurrently_falls_back_to_the_upsert(
     values = prepare_row(make_row("svc1", p95_ms=1.0))
     other = psycopg.connect(dsn)
     other.execute(
-        f"INSERT INTO perf_metrics ({', '.join(METRIC_COLUMNS)}) VALUES ({', '.join(['%s'] * len(values))})",
+        f"INSERT INTO perf_metrics ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join(['%s'] * len(values))})",
         values,
     )
     written: list[int] = []

@@ -11,7 +11,7 @@ from metrics_rows import count_rows, integrity_errors, make_row, query, table_ex
 
 from perf_profiler.model.identity import make_row_id
 from perf_profiler.storage.metrics_repo import fetch_metrics, upsert_metrics
-from perf_profiler.storage.row_binding import AUDIT_COLUMNS, METRIC_COLUMNS, OPTIONAL_COLUMNS
+from perf_profiler.model.columns import DATABASE_SET_COLUMNS, ROW_COLUMNS, ROW_DEFAULTS
 
 
 def test_upsert_then_upsert_same_keys_updates_in_place(migrated: Any) -> None:
@@ -47,8 +47,8 @@ def test_fetched_rows_round_trip_the_contract(migrated: Any) -> None:
     row = make_row(logical_date=None, run_type="manual")
     upsert_metrics(migrated, [row])
     (stored,) = fetch_metrics(migrated)
-    assert set(stored) == set(METRIC_COLUMNS) | set(AUDIT_COLUMNS)
-    for column in METRIC_COLUMNS:
+    assert set(stored) == set(ROW_COLUMNS) | set(DATABASE_SET_COLUMNS)
+    for column in ROW_COLUMNS:
         if column in ("errors_by_class", "status_codes", "saturation_reasons"):
             assert json.loads(stored[column]) == json.loads(row[column]), column
         elif column.endswith(("_at", "_date", "_start", "_end")) and row[column] is not None:
@@ -140,8 +140,8 @@ def test_violations_view_lists_only_failing_rows(migrated: Any) -> None:
 
 def test_rows_without_the_load_fidelity_columns_store_a_closed_loop(migrated: Any) -> None:
     row = make_row()
-    for column in OPTIONAL_COLUMNS:
-        del row[column]
+    for column in ROW_DEFAULTS:
+        row.pop(column, None)
     upsert_metrics(migrated, [row])
     (stored,) = fetch_metrics(migrated)
     assert (stored["load_model"], stored["dropped"], stored["client_saturated"]) == ("closed", 0, False)

@@ -11,7 +11,7 @@ from perf_profiler.tasks import measure
 from perf_profiler.tasks import persist
 from perf_profiler.tasks import plan
 from perf_profiler.tasks import verdict
-from perf_profiler.analysis.rows import RunIdentity
+from perf_profiler.model.identity import RunIdentity
 
 
 def _plan(url: str) -> dict:

@@ -1,0 +1,37 @@
+"""perf_profiler.analysis.rederive: a backfill recomputes every histogram-derived column it can."""
+from __future__ import annotations
+
+import pytest
+from endpoint_summaries import IDENTITY, summary
+
+from perf_profiler.analysis.rederive import rederive_row, rederive_rows
+from perf_profiler.analysis.rows import build_row
+from perf_profiler.model.columns import DERIVED_COLUMNS, HISTOGRAM_COLUMN
+from perf_profiler.model.targets import Budget
+
+
+@pytest.mark.parametrize("model", ["closed", "open"])
+def test_columns_of_stored_histograms_are_recomputed_the_rest_kept(model: str) -> None:
+    measured = build_row(summary(model), Budget(), IDENTITY)
+    stale = {**measured, **{c.name: 0.0 for c in DERIVED_COLUMNS}}
+    derived = rederive_row(stale, Budget())
+    for column in DERIVED_COLUMNS:
+        stored = HISTOGRAM_COLUMN[column.derived.histogram]
+        if stored is not None and measured[stored] is not None:
+            assert derived[column.name] == measured[column.name], column.name  # recomputed
+        else:
+            assert derived[column.name] == 0.0, column.name  # nothing to recompute from: kept
+    recomputed = {c.name for c in DERIVED_COLUMNS if derived[c.name] != 0.0}
+    assert {"p50_ms", "p95_ms", "p999_ms", "min_ms", "max_ms", "mean_ms"} <= recomputed
+    assert ({"service_p50_ms", "service_p99_ms"} <= recomputed) == (model == "open")
+    assert not {"lag_p50_ms", "lag_p99_ms"} & recomputed  # the lag histogram is not stored
+    assert {k: v for k, v in derived.items() if k not in recomputed} == {
+        k: v for k, v in stale.items() if k not in recomputed}
+
+
+def test_a_new_budget_rejudges_and_a_removed_endpoint_keeps_its_own() -> None:
+    row = build_row(summary(), Budget(), IDENTITY)
+    (strict,) = rederive_rows([row], {("svc", "/x"): Budget(p95_ms=1.0)})
+    assert (strict["verdict"], strict["budget_p95_ms"]) == ("fail", 1.0)
+    (kept,) = rederive_rows([{**row, "budget_p95_ms": 2.0}], {})
+    assert (kept["verdict"], kept["budget_p95_ms"]) == ("fail", 2.0)
