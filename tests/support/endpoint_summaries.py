@@ -20,6 +20,11 @@ def encoded(samples_us: Any) -> str:
     return H.encode(h)
 
 
+def latency_samples_us(seed: int = 1) -> np.ndarray:
+    """The successful-response latencies (integer µs) behind ``summary(..., seed)``."""
+    return np.rint(np.random.default_rng(seed).lognormal(np.log(20_000), 0.8, 2_000))
+
+
 def summary(model: str = "closed", seed: int = 1) -> EndpointSummary:
     """A real summary of known samples: 2,000 successes, 20 failures, lag recorded."""
     rng = np.random.default_rng(seed)

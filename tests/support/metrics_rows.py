@@ -64,6 +64,7 @@ def make_row(service: str = "registry", endpoint: str = "/healthz", **overrides:
         "data_interval_end": "2024-12-28T00:00:00+00:00",
         "method": "GET",
         "p50_ms": 12.5,
+        "p75_ms": 20.25,
         "p90_ms": 30.0,
         "p95_ms": 45.2,
         "p99_ms": 90.0,

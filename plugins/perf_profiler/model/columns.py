@@ -125,6 +125,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("endpoint", "text", key=True, payload="endpoint", report=InReport("endpoint", "s")),
     Column("method", "text"),
     _ms("p50_ms", "latency", 50.0, payload="p50_latency_ms", report=InReport("p50 ms", ".1f")),
+    _ms("p75_ms", "latency", 75.0, nullable=True, default=None, payload="p75_latency_ms", payload_extra=True,
+        report=InReport("p75 ms", ".1f")),  # 005_p75.sql
     _ms("p90_ms", "latency", 90.0),
     _ms("p95_ms", "latency", 95.0, payload="p95_latency_ms", report=InReport("p95 ms", ".1f")),
     _ms("p99_ms", "latency", 99.0, payload="p99_latency_ms", report=InReport("p99 ms", ".1f")),

@@ -257,3 +257,11 @@ def test_percentile_rank_uses_numpys_float_arithmetic():
     assert H.percentile_rank(7, 50.0) == 4
     assert H.percentile_rank(1, 99.9) == 1
     assert H.percentile_rank(10, 0.0) == 1
+
+
+def test_p75_within_a_tenth_of_a_percent_of_numpy(samples, stats):
+    """p75_ms (a registry column since 005_p75.sql) is computed like every registry percentile."""
+    assert 75.0 in H.PERCENTILES
+    want = np.percentile(samples, 75, method=NUMPY_METHOD) / 1000.0
+    assert abs(stats.p75_ms - want) <= want * 0.001, (stats.p75_ms, want)
+    assert stats.p50_ms <= stats.p75_ms <= stats.p90_ms

@@ -1,8 +1,9 @@
 """perf_profiler.analysis.rederive: a backfill recomputes every histogram-derived column it can."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
-from endpoint_summaries import IDENTITY, summary
+from endpoint_summaries import IDENTITY, latency_samples_us, summary
 
 from perf_profiler.analysis.rederive import rederive_row, rederive_rows
 from perf_profiler.analysis.rows import build_row
@@ -35,3 +36,25 @@ def test_a_new_budget_rejudges_and_a_removed_endpoint_keeps_its_own() -> None:
     assert (strict["verdict"], strict["budget_p95_ms"]) == ("fail", 1.0)
     (kept,) = rederive_rows([{**row, "budget_p95_ms": 2.0}], {})
     assert (kept["verdict"], kept["budget_p95_ms"]) == ("fail", 2.0)
+
+
+def test_a_backfill_fills_p75_of_rows_stored_before_it_existed(metrics_db: str) -> None:
+    """Through the database: a row written without p75_ms (as before 005_p75.sql) reads back NULL;
+    the backfill's fetch -> rederive -> upsert stores it from the row's latency histogram."""
+    from perf_profiler.storage.dialect import get_hook
+    from perf_profiler.storage.metrics_repo import fetch_metrics, upsert_metrics
+    from perf_profiler.storage.migrations import migrate
+
+    hook = get_hook("perf_metrics_db")
+    migrate(hook)
+    old = build_row(summary(), Budget(), IDENTITY)
+    del old["p75_ms"]
+    upsert_metrics(hook, [old])
+    (stored,) = fetch_metrics(hook)
+    assert stored["p75_ms"] is None
+
+    upsert_metrics(hook, rederive_rows([stored], {}))
+    (backfilled,) = fetch_metrics(hook)
+    want = np.percentile(latency_samples_us(), 75, method="inverted_cdf") / 1000.0
+    assert abs(backfilled["p75_ms"] - want) <= want * 0.001 + 0.005, (backfilled["p75_ms"], want)  # DECIMAL(10,2)
+    assert backfilled["id"] == stored["id"] and backfilled["p95_ms"] == stored["p95_ms"]

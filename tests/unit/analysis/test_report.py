@@ -26,3 +26,10 @@ def test_table_text_is_what_the_demo_has_always_printed() -> None:
         "registry           /healthz       12.5    45.2    90.0  156.7   1.00%       200  pass\n"
         "predictive-engine  /v1/predict   350.0   912.3       -   12.0  20.00%      1000  fail"
     )
+
+
+def test_p75_is_a_table_column_between_p50_and_p95() -> None:
+    header = table([{**ROWS[0], "p75_ms": 20.25}]).splitlines()[0]
+    assert "p50 ms  p75 ms  p95 ms" in header
+    assert table([{**ROWS[0], "p75_ms": 20.25}]).splitlines()[2].split()[2:5] == ["12.5", "20.2", "45.2"]
+    assert table(ROWS).splitlines()[3].split()[3] == "-"  # a row stored before p75 existed

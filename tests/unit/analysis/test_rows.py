@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from endpoint_summaries import IDENTITY, summary
+import numpy as np
+from endpoint_summaries import IDENTITY, latency_samples_us, summary
 
 from perf_profiler.analysis.rows import build_row, build_rows
 from perf_profiler.model.columns import DERIVED_COLUMNS, ROW_COLUMNS
@@ -32,3 +33,10 @@ def test_the_verdict_judges_the_row_against_its_budget() -> None:
     rows = build_rows([s], {("svc", "/x"): Budget(p95_ms=1.0)}, IDENTITY)
     assert rows[0]["verdict"] == "fail" and rows[0]["budget_p95_ms"] == 1.0
     assert build_rows([s], {}, IDENTITY)[0]["verdict"] == "pass"
+
+
+def test_p75_ms_is_in_the_row_within_a_tenth_of_a_percent_of_numpy() -> None:
+    row = build_row(summary(), Budget(), IDENTITY)
+    want = np.percentile(latency_samples_us(), 75, method="inverted_cdf") / 1000.0
+    assert abs(row["p75_ms"] - want) <= want * 0.001, (row["p75_ms"], want)
+    assert tuple(row).index("p75_ms") == tuple(row).index("p50_ms") + 1

@@ -64,3 +64,14 @@ def test_payload_bytes_and_key_are_those_of_entries_already_queued(row: dict[str
 def test_canonical_json_refuses_nan() -> None:
     with pytest.raises(ValueError):
         insight_payload.canonical_json({"metrics": {"p95_latency_ms": float("nan")}})
+
+
+def test_p75_is_an_extra_field_left_out_for_rows_stored_before_it() -> None:
+    payload = insight_payload.build_payload({**_ROW_TEXT, "p75_ms": 20.254})
+    assert payload["metrics"]["p75_latency_ms"] == 20.254
+    assert payload["metrics"]["p95_latency_ms"] == 45.2
+    assert insight_payload.idempotency_key({**_ROW_TEXT, "p75_ms": 20.254}) != _TEXT_KEY
+    old_row = {**_ROW_TEXT, "p75_ms": None}  # what fetch_metrics returns for a row stored before 005_p75.sql
+    assert "p75_latency_ms" not in insight_payload.build_payload(old_row)["metrics"]
+    assert insight_payload.canonical_json(insight_payload.build_payload(old_row)) == _TEXT_PAYLOAD
+    assert insight_payload.idempotency_key(old_row) == _TEXT_KEY
