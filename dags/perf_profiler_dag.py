@@ -6,7 +6,8 @@ probes), merges the latency histograms, upserts p50/p95/p99, throughput and erro
 `perf_metrics`, enforces **P-6: p95 < 800 ms** (plus per-endpoint and error-rate budgets) and
 posts the results to the Insight Engine through an outbox that loses nothing.
 
-* Targets: `dags/config/targets.json`, overridden by the Variable `perf_profiler_targets` (JSON).
+* Targets: `config/targets.json` beside this file (or `$PERF_PROFILER_TARGETS_FILE`), overridden by
+  the Variable `perf_profiler_targets` (JSON).
 * Connections: `perf_metrics_db` (Postgres or SQLite), `insight_engine` (HTTP; token in password).
 * Parallel benchmarks: at most `[perf_profiler] max_active_benchmarks` (default 2) at once, in
   `default_pool` or the pool named by `[perf_profiler] benchmark_pool`; no hand step needed.
@@ -14,6 +15,7 @@ posts the results to the Insight Engine through an outbox that loses nothing.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pendulum
 
@@ -21,6 +23,9 @@ from airflow.sdk import CronDataIntervalTimetable, TriggerRule, Variable, dag, g
 from perf_profiler.tasks.assets import PERF_METRICS_ASSET
 from perf_profiler.model.params import form_params
 from perf_profiler.tasks import settings
+
+#: The default targets file, found beside this DAG file (a copied dags folder or a bundle has it too).
+TARGETS_FILE = Path(__file__).parent / "config" / "targets.json"
 
 
 @dag(
@@ -31,7 +36,7 @@ from perf_profiler.tasks import settings
     max_active_runs=1,
     tags=["performance", "p-6", "perf-profiler"],
     doc_md=__doc__,
-    params=form_params(),
+    params=form_params(TARGETS_FILE),
     default_args={
         "retries": 2,
         "retry_delay": timedelta(seconds=30),
@@ -46,9 +51,10 @@ def perf_profiler():
 
         context = get_current_context()
         dag_run = context["dag_run"]
-        run_plan = plan.load_targets(
-            Variable.get(plan.TARGETS_VARIABLE, default=None), context["params"], dag_run.conf, dag_run.run_type
-        )
+        run_plan = plan.load_targets(Variable.get(plan.TARGETS_VARIABLE, default=None), context["params"],
+                                     dag_run.conf, dag_run.run_type, TARGETS_FILE)
+        # Airflow maps only over a return value ("cannot map over XCom with custom key" for a
+        # multiple_outputs key): the services to probe are returned, the whole plan goes to store.
         context["ti"].xcom_push(key="plan", value=run_plan)
         return run_plan["to_probe"]
 

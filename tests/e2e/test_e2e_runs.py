@@ -10,7 +10,7 @@ import re
 from urllib.parse import quote
 
 import pytest
-from perf_profiler.model.targets import MAX_REQUESTS
+from perf_profiler.model.caps import MAX_REQUESTS
 
 from .e2e_env import DAG_ID, DEFAULT_REQUESTS, SERVICE_PATHS, total_hits
 from .metrics_db import parse_ts

@@ -30,7 +30,10 @@ from dag_runs import config, perf_dag, run_dag, service, stored_rows, task_state
 from perf_profiler.tasks import measure
 from perf_profiler.tasks import plan
 from perf_profiler.tasks import target_auth
-from perf_profiler.model import targets
+from perf_profiler.model import caps, targets
+from perf_profiler.model.errors import TargetsError
+from perf_profiler.model.fields import NumberSpec, number_fields
+from perf_profiler.model.secret_headers import with_secret_headers
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -130,11 +133,10 @@ def test_the_table_is_big_enough_and_its_base_is_valid() -> None:
 
 
 # =========================================================================== load safety
-def _capped_load_fields() -> dict[str, Any]:
-    """Every numeric load/endpoint field and its validator (the single source of the caps)."""
-    fields = {f"load.{k}": v for k, v in targets._LOAD_FIELDS.items() if isinstance(v, targets._Number)}
-    fields.update({f"endpoints[0].{k}": v for k, v in targets._ENDPOINT_FIELDS.items()
-                   if isinstance(v, targets._Number)})
+def _capped_load_fields() -> dict[str, NumberSpec]:
+    """Every numeric load/endpoint field and its limits, read from the model's field types."""
+    fields = {f"load.{k}": v for k, v in number_fields(targets.LoadSettings).items()}
+    fields.update({f"endpoints[0].{k}": v for k, v in number_fields(targets.Endpoint).items()})
     return fields
 
 
@@ -142,16 +144,17 @@ def test_every_numeric_load_field_has_a_safety_cap() -> None:
     fields = _capped_load_fields()
     assert {"load.requests", "load.duration_s", "load.concurrency", "load.warmup", "load.timeout_s",
             "load.max_body_bytes", "load.rate"} <= set(fields)
-    uncapped = [name for name, spec in fields.items() if spec.cap is None or not spec.cap_name]
+    uncapped = [name for name, spec in fields.items() if spec.cap is None or not spec.cap.name]
     assert uncapped == []
 
 
 @pytest.mark.parametrize("field", sorted(_capped_load_fields()))
 def test_caps_hold_at_the_boundary_and_refuse_beyond_it(field: str) -> None:
     spec = _capped_load_fields()[field]
+    assert spec.cap is not None
     section, key = field.split(".")
-    at_cap = int(spec.cap) if spec.integer else spec.cap
-    beyond = at_cap + 1 if spec.integer else spec.cap * 1.001
+    at_cap = int(spec.cap.value) if spec.integer else spec.cap.value
+    beyond = at_cap + 1 if spec.integer else spec.cap.value * 1.001
 
     def cfg(value: Any) -> dict[str, Any]:
         c = _base()
@@ -165,19 +168,18 @@ def test_caps_hold_at_the_boundary_and_refuse_beyond_it(field: str) -> None:
 
     try:
         targets.parse_targets(cfg(at_cap))
-    except targets.TargetsError as error:  # only a cross-field rule may object, never the cap itself
+    except TargetsError as error:  # only a cross-field rule may object, never the cap itself
         assert "safety cap" not in str(error), error
-    with pytest.raises(targets.TargetsError, match=rf"{key}.*exceeds the safety cap.*{spec.cap_name}"):
+    with pytest.raises(TargetsError, match=rf"{key}.*exceeds the safety cap.*{spec.cap.name}"):
         targets.parse_targets(cfg(beyond))
 
 
 @pytest.mark.parametrize("param, cap", [
-    ("requests", targets.MAX_REQUESTS), ("concurrency", targets.MAX_CONCURRENCY),
-    ("duration_s", targets.MAX_DURATION_S), ("warmup", targets.MAX_WARMUP), ("rate", targets.MAX_RATE),
+    ("requests", caps.MAX_REQUESTS), ("concurrency", caps.MAX_CONCURRENCY),
+    ("duration_s", caps.MAX_DURATION_S), ("warmup", caps.MAX_WARMUP), ("rate", caps.MAX_RATE),
 ])
 def test_params_cannot_exceed_the_caps(param: str, cap: float) -> None:
     from airflow.sdk.exceptions import AirflowFailException
-
     from perf_profiler.model import params
 
     assert params.param_schemas(["api"])[param]["maximum"] == cap, "the form offers no more than the cap"
@@ -191,11 +193,11 @@ def test_a_tampered_service_dict_cannot_exceed_the_caps_in_benchmark() -> None:
     with BenchServer() as server:
         run_plan = plan.load_targets(json.dumps(config([service("svc", server.url)])), {}, {})
         good = run_plan["to_probe"][0]
-        for key, value in (("concurrency", targets.MAX_CONCURRENCY * 5), ("requests", targets.MAX_REQUESTS + 1),
-                           ("max_body_bytes", targets.MAX_BODY_BYTES * 2), ("duration_s", 10 * 3600)):
+        for key, value in (("concurrency", caps.MAX_CONCURRENCY * 5), ("requests", caps.MAX_REQUESTS + 1),
+                           ("max_body_bytes", caps.MAX_BODY_BYTES * 2), ("duration_s", 10 * 3600)):
             tampered = copy.deepcopy(good)
             tampered["load"][key] = value
-            with pytest.raises(targets.TargetsError, match=f"load.{key}"):
+            with pytest.raises(TargetsError, match=f"load.{key}"):
                 measure.benchmark(tampered)
         assert server.stats.total_hits == 0
 
@@ -228,7 +230,7 @@ def test_bad_headers_in_the_connection_fail_the_benchmark_without_echoing_values
     header_conn(extra={"headers": headers})
     svc = plan.load_targets(json.dumps(config([service("svc", "http://127.0.0.1:9", headers_conn_id="target_auth")])),
                                 {}, {})["to_probe"][0]
-    with pytest.raises(targets.TargetsError) as info:
+    with pytest.raises(TargetsError) as info:
         measure.benchmark(svc)
     assert message in str(info.value) and "connection 'target_auth'" in str(info.value)
     assert "canary" not in str(info.value)
@@ -236,9 +238,9 @@ def test_bad_headers_in_the_connection_fail_the_benchmark_without_echoing_values
 
 def test_secret_headers_replace_same_named_endpoint_headers_and_never_enter_the_dict() -> None:
     [svc] = targets.parse_targets(json.loads(_with((*SVC, "endpoints"), [{"path": "/ok", "headers": {"X-Env": "a"}}])))
-    armed = targets.with_secret_headers(svc, {"x-env": "b", "Authorization": "Bearer t"})
+    armed = with_secret_headers(svc, {"x-env": "b", "Authorization": "Bearer t"})
     assert armed.endpoints[0].headers == (("x-env", "b"), ("Authorization", "Bearer t"))
-    assert "Bearer t" not in json.dumps(svc.to_dict()), "the original (XCom) service is untouched"
+    assert "Bearer t" not in json.dumps(svc.model_dump(mode="json")), "the original (XCom) service is untouched"
 
 
 # =========================================================================== canary + hostile names, end to end

@@ -13,10 +13,12 @@ import math
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
+from typing import Any
 from urllib.parse import urlsplit
 
-from perf_profiler.model.targets import MAX_CONCURRENCY, Endpoint, LoadSettings, Service
+from perf_profiler.model.caps import MAX_CONCURRENCY
+from perf_profiler.model.errors import TargetsError
+from perf_profiler.model.targets import LoadSettings, Service
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -30,27 +32,42 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+def _split(url: str) -> tuple[str, str]:
+    """(base URL, path with query); a URL without a host stays whole, for the model to refuse."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url, "/"
+    if not parts.netloc:
+        return url, "/"
+    path = parts.path or "/"
+    return f"{parts.scheme}://{parts.netloc}", f"{path}?{parts.query}" if parts.query else path
+
+
 def services_from_urls(urls: Sequence[str], load: LoadSettings) -> list[Service]:
-    """Group URLs by scheme://host:port into services, one endpoint per path (order kept)."""
+    """Group URLs by scheme://host:port into services, one endpoint per path (order kept).
+
+    The services are validated like a targets file's (http(s) only, no credentials in the URL);
+    each is named by its host and port, never by the URL's user info.
+    """
     grouped: dict[str, list[str]] = {}
     for url in urls:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SystemExit(f"perf-profiler: invalid URL {url!r}: expected http(s)://host[:port]/path")
-        if parts.username or parts.password:
-            raise SystemExit(f"perf-profiler: URL {url!r} embeds credentials; refusing to send them")
-        base = f"{parts.scheme}://{parts.netloc}"
-        path = parts.path or "/"
-        if parts.query:
-            path = f"{path}?{parts.query}"
-        grouped.setdefault(base, [])
-        if path not in grouped[base]:
-            grouped[base].append(path)
+        base, path = _split(url)
+        paths = grouped.setdefault(base, [])
+        if path not in paths:
+            paths.append(path)
     return [
-        Service(name=urlsplit(base).netloc, base_url=base,
-                endpoints=tuple(Endpoint(path=p) for p in paths), load=load)
+        Service.model_validate({"name": base.partition("//")[2].rpartition("@")[2] or "url", "base_url": base,
+                                "endpoints": [{"path": p} for p in paths], "load": load})
         for base, paths in grouped.items()
     ]
+
+
+def _open_loop_concurrency(rate: float | None, timeout: float) -> int:
+    """Room for ``rate`` arrivals that all wait up to the timeout (a bad rate is the model's to refuse)."""
+    if rate is None or not math.isfinite(rate) or rate <= 0:
+        return 10
+    return min(MAX_CONCURRENCY, max(10, math.ceil(min(rate * timeout, MAX_CONCURRENCY))))
 
 
 def _url_load(args: argparse.Namespace) -> LoadSettings:
@@ -58,64 +75,65 @@ def _url_load(args: argparse.Namespace) -> LoadSettings:
     timeout = 5.0 if args.timeout is None else args.timeout
     model = args.model or ("open" if args.rate is not None else "closed")
     concurrency = args.concurrency
-    if concurrency is None:  # open loop: room for `rate` arrivals that all wait up to the timeout
-        concurrency = 10 if model == "closed" else min(MAX_CONCURRENCY, max(10, math.ceil((args.rate or 0) * timeout)))
-    return LoadSettings(
-        model=model, requests=200 if args.requests is None else args.requests, duration_s=args.duration,
-        concurrency=concurrency, warmup=10 if args.warmup is None else args.warmup, timeout_s=timeout,
-        connect_timeout_s=min(timeout, LoadSettings.connect_timeout_s), rate=args.rate,
-        processes=args.processes or 1,
-    )
+    if concurrency is None:
+        concurrency = 10 if model == "closed" else _open_loop_concurrency(args.rate, timeout)
+    connect_timeout = LoadSettings.model_fields["connect_timeout_s"].default
+    return LoadSettings.model_validate({
+        "model": model, "requests": 200 if args.requests is None else args.requests, "duration_s": args.duration,
+        "concurrency": concurrency, "warmup": 10 if args.warmup is None else args.warmup, "timeout_s": timeout,
+        "connect_timeout_s": min(timeout, connect_timeout), "rate": args.rate,
+        "processes": 1 if args.processes is None else args.processes,
+    })
 
 
-def _override(load: LoadSettings, args: argparse.Namespace) -> LoadSettings:
+def _override(load: LoadSettings, args: argparse.Namespace) -> dict[str, Any]:
     """A targets file's load with the load flags given on the command line put over it."""
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     if args.requests is not None:
         changes.update(requests=args.requests, duration_s=None)
     if args.duration is not None:
         changes["duration_s"] = args.duration
     if args.rate is not None:
         changes.update(model="open", rate=args.rate)
-    if args.model == "closed":
-        changes.update(model="closed", rate=None)
-    elif args.model == "open":
-        changes["model"] = "open"
+    if args.model is not None:
+        changes["model"] = args.model
+    if args.model == "closed" and args.rate is None:
+        changes["rate"] = None  # the file's open loop becomes a closed one
     for flag, field in (("concurrency", "concurrency"), ("warmup", "warmup"), ("processes", "processes"),
                         ("timeout", "timeout_s")):
         if getattr(args, flag) is not None:
             changes[field] = getattr(args, flag)
     if args.timeout is not None:
         changes["connect_timeout_s"] = min(args.timeout, load.connect_timeout_s)
-    return replace(load, **changes)
+    return {**load.model_dump(), **changes}
 
 
 def _services(args: argparse.Namespace) -> list[Service]:
     """What to probe, validated like a targets file (safety caps, open loop needs a duration)."""
-    from perf_profiler.model.targets import TargetsError, load_targets_file, parse_service
+    from perf_profiler.model.targets_file import load_targets_file
 
     if args.targets:
         services = [s for s in load_targets_file(args.targets) if not args.service or s.name in args.service]
         missing = set(args.service or ()) - {s.name for s in services}
         if missing:
-            raise SystemExit(f"perf-profiler: no service named {', '.join(sorted(missing))} in {args.targets}")
-        services = [replace(s, load=_override(s.load, args)) for s in services]
-    elif args.urls:
-        services = services_from_urls(args.urls, _url_load(args))
-    else:
-        raise SystemExit("perf-profiler: give URLs to probe or --targets FILE")
-    try:
-        return [parse_service(s.to_dict()) for s in services]
-    except TargetsError as error:
-        raise SystemExit(f"perf-profiler: {error}") from None
+            raise TargetsError(f"no service named {', '.join(sorted(missing))} in {args.targets}")
+        return [s.revised(load=_override(s.load, args)) for s in services]
+    if args.urls:
+        return services_from_urls(args.urls, _url_load(args))
+    raise TargetsError("give URLs to probe or --targets FILE")
 
 
 def _probe(args: argparse.Namespace) -> int:
     from perf_profiler.analysis.reduce import summarize_results
-    from perf_profiler.engine.runner import run_probe
     from perf_profiler.analysis.report import probe_summary
+    from perf_profiler.engine.runner import run_probe
 
-    results = [run_probe(service, use_uvloop=args.uvloop) for service in _services(args)]
+    try:
+        services = _services(args)
+    except TargetsError as error:  # bad flags or a bad file: the model's message, as a usage error
+        args.usage_error(str(error))  # exits
+        return 2
+    results = [run_probe(service, use_uvloop=args.uvloop) for service in services]
     summaries = summarize_results(results)
     if args.json:
         print(json.dumps({"results": results, "summaries": [s.to_dict() for s in summaries]}, indent=2))
@@ -167,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--json", action="store_true", help="print results and summaries as JSON")
     probe.add_argument("--no-uvloop", dest="uvloop", action="store_false", default=None,
                        help="use the stock asyncio loop even when uvloop is installed")
-    probe.set_defaults(func=_probe)
+    probe.set_defaults(func=_probe, usage_error=probe.error)
 
     demo = sub.add_parser("demo-services", help="serve the simulated services of the demo")
     demo.add_argument("--host", default="127.0.0.1")
@@ -182,26 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_positive(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    for name in ("requests", "concurrency", "processes"):
-        value = getattr(args, name, None)
-        if value is not None and value <= 0:
-            parser.error(f"--{name} must be a positive integer, got {value}")
-    if (getattr(args, "warmup", None) or 0) < 0:
-        parser.error(f"--warmup must be zero or more, got {args.warmup}")
-    rate = getattr(args, "rate", None)
-    if rate is not None and not (rate > 0 and math.isfinite(rate)):
-        parser.error(f"--rate must be a positive number of requests per second, got {rate}")
-    if rate is not None and args.duration is None and not args.targets:
-        parser.error("--rate needs --duration (the open loop runs on a schedule of that length)")
-    if rate is not None and args.model == "closed":
-        parser.error("--rate is the open loop's arrival rate; it cannot go with --model closed")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _check_positive(parser, args)
     return args.func(args)
 
 

@@ -8,7 +8,6 @@ carry encoded histograms, so the result's size does not grow with the number of 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from perf_profiler.analysis import histogram
@@ -30,7 +29,7 @@ def service_result(
     return {
         "service": service.name,
         "base_url": service.base_url,
-        "load": asdict(service.load),
+        "load": service.load.model_dump(),
         "started_at": started_at,
         "finished_at": finished_at,
         "endpoints": endpoints,

@@ -1,28 +1,93 @@
-"""The trigger form: DAG params (JSON schema), and applying a run's params to the targets.
+"""The trigger form: DAG params generated from ``RunParams``, and applying a run's params to the targets.
 
-The form offers the service names of the versioned targets file (a plain JSON read, no
-validation, no network or DB — safe at DAG-parse time). Whatever the form did, the first task
-validates the run's conf again against the *effective* config (Variable or file), because runs
-can also come from the REST API or the CLI with any conf.
+``RunParams`` is built from the targets model's own field types (``model.fields``), so the form's
+limits are the safety caps and a config that validates can never break the form. Airflow's
+``Param`` validation checks what the form sends against the generated JSON schema; ``apply``
+checks a run's conf against the model it was generated from (runs also come from the REST API
+or the CLI, with any conf) and validates the overridden services again by the targets rules.
+
+The form offers the service names of the targets file (a plain JSON read, no network or DB —
+safe at DAG-parse time).
 """
 from __future__ import annotations
 
-import json
-import re
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from perf_profiler.model import targets as t
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
+from typing_extensions import Self
 
-LOAD_MODELS = ("config", "closed", "open")
-TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+from perf_profiler.model.errors import Expect, TargetsError, rule, show
+from perf_profiler.model.fields import (
+    LOAD_MODELS,
+    STRICT,
+    Concurrency,
+    DurationS,
+    P95Ms,
+    Rate,
+    Requests,
+    ServiceName,
+    Tenant,
+    Unique,
+    Warmup,
+)
+from perf_profiler.model.targets_file import service_names, targets_path
+
+if TYPE_CHECKING:  # imported by apply: the DAG file builds the form without the targets models
+    from perf_profiler.model.targets import Service
+
+#: The form's load model: the targets' own, or one of the engine's for every service of the run.
+LOAD_MODEL_CHOICES = ("config", *LOAD_MODELS)
 LOAD_OVERRIDES = ("requests", "concurrency", "rate", "duration_s", "warmup")
-PARAM_KEYS = ("services", "load_model", *LOAD_OVERRIDES, "budget_p95_ms", "tenant", "fail_on_violation")
+
+Selection = Annotated[list[ServiceName], Field(min_length=1), Unique(), Expect("a non-empty list of service names")]
 
 
 class ParamsError(ValueError):
     """A run's conf/params are invalid; the message names the param."""
+
+
+def _form(default: Any, title: str, section: str, description: str) -> Any:
+    return Field(default=default, title=title, description=description, json_schema_extra={"section": section})
+
+
+class RunParams(BaseModel):
+    """A run's params; its JSON schema is the trigger form (``param_schemas``)."""
+
+    model_config = STRICT
+    # No enum on the service names: the Airflow Variable may configure other services than the file.
+    # The form offers the file's names (examples); ``apply`` refuses any name not configured.
+    services: Selection | None = _form(None, "Services", "Targets", "Which configured services to benchmark "
+                                       "(default: all).")
+    load_model: Literal["config", "closed", "open"] = _form(
+        "config", "Load model", "Load", "config = each target's own settings; closed = N requests with C in flight;"
+        " open = constant arrival rate for a duration.")
+    requests: Requests | None = _form(None, "Requests per endpoint", "Load",
+                                      "Counted requests per endpoint (closed loop). Empty = from targets.")
+    concurrency: Concurrency | None = _form(None, "Concurrency", "Load",
+                                            "Requests in flight (the cap, for the open loop). Empty = from targets.")
+    rate: Rate | None = _form(None, "Rate (req/s)", "Load",
+                              "Open loop: arrivals per second per endpoint. Empty = from targets.")
+    duration_s: DurationS | None = _form(None, "Duration (s)", "Load",
+                                         "Run each endpoint this long (wins over requests).")
+    warmup: Warmup | None = _form(None, "Warm-up requests", "Load",
+                                  "Uncounted requests per endpoint before measuring. Empty = from targets.")
+    budget_p95_ms: P95Ms | None = _form(None, "p95 budget override (ms)", "Budget",
+                                        "Replaces every p95 budget for this run (P-6 default: 800 ms).")
+    tenant: Tenant = _form("default", "Tenant", "Budget", "Tenant the rows are stored under.")
+    fail_on_violation: bool = _form(True, "Fail on violation", "Budget", "Fail the run (after storing and posting) "
+                                    "when a budget is broken, so Airflow's failure alerting fires.")
+
+    @model_validator(mode="after")
+    def _rate_needs_the_open_model(self) -> Self:
+        if self.load_model == "closed" and self.rate is not None:
+            raise rule(f"{show(self.rate)} applies to the open load model only", "rate")
+        return self
+
+
+PARAM_KEYS = tuple(RunParams.model_fields)
 
 
 @dataclass(frozen=True)
@@ -33,155 +98,108 @@ class RunOptions:
     fail_on_violation: bool = True
 
 
-def configured_service_names() -> list[str]:
-    """Service names of the versioned targets file, for the form (empty if it can't be read)."""
-    try:
-        with open(t.default_targets_path(), encoding="utf-8") as fh:
-            return [s["name"] for s in json.load(fh)["services"] if isinstance(s.get("name"), str)]
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
-
-
-def _number(kind: str, minimum: float, maximum: float, exclusive: bool = False) -> dict[str, Any]:
-    bound = {"exclusiveMinimum": minimum} if exclusive else {"minimum": minimum}
-    return {"type": ["null", kind], **bound, "maximum": maximum}
+def _form_field(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Pydantic writes an optional field as ``anyOf: [T, null]``; Airflow's form picks the widget
+    (and a number field its limits) from ``type``, so the two become ``type: [T, "null"]``."""
+    out = dict(schema)
+    options = out.pop("anyOf", None)
+    if options is None:
+        return out
+    (kind,) = [option for option in options if option.get("type") != "null"]
+    return {**kind, **out, "type": [kind["type"], "null"]}
 
 
 def param_schemas(names: Sequence[str]) -> dict[str, dict[str, Any]]:
     """JSON-schema keyword arguments for every param (default, type, limits, title, section)."""
-    # No "enum" on the items: the Airflow Variable may configure other services than the file.
-    # The form offers the file's names (examples); the first task refuses any other name.
-    service_items = {"type": "string", "pattern": r"^[^/:?#]+$"}
-    return {
-        "services": {"default": list(names), "type": "array", "items": service_items, "examples": list(names),
-                     "minItems": 1, "uniqueItems": True, "title": "Services",
-                     "description": "Which configured services to benchmark (default: all).", "section": "Targets"},
-        "load_model": {"default": "config", "enum": list(LOAD_MODELS), "title": "Load model",
-                       "description": "config = each target's own settings; closed = N requests with C in flight;"
-                                      " open = constant arrival rate for a duration.", "section": "Load"},
-        "requests": {"default": None, **_number("integer", 1, t.MAX_REQUESTS), "title": "Requests per endpoint",
-                     "description": "Counted requests per endpoint (closed loop). Empty = from targets.",
-                     "section": "Load"},
-        "concurrency": {"default": None, **_number("integer", 1, t.MAX_CONCURRENCY), "title": "Concurrency",
-                        "description": "Requests in flight (the cap, for the open loop). Empty = from targets.",
-                        "section": "Load"},
-        "rate": {"default": None, **_number("number", 0, t.MAX_RATE, exclusive=True), "title": "Rate (req/s)",
-                 "description": "Open loop: arrivals per second per endpoint. Empty = from targets.",
-                 "section": "Load"},
-        "duration_s": {"default": None, **_number("number", 0, t.MAX_DURATION_S, exclusive=True),
-                       "title": "Duration (s)", "description": "Run each endpoint this long (wins over requests).",
-                       "section": "Load"},
-        "warmup": {"default": None, **_number("integer", 0, t.MAX_WARMUP), "title": "Warm-up requests",
-                   "description": "Uncounted requests per endpoint before measuring. Empty = from targets.",
-                   "section": "Load"},
-        "budget_p95_ms": {"default": None, **_number("number", 0, t.MAX_P95_MS, exclusive=True),
-                          "title": "p95 budget override (ms)",
-                          "description": "Replaces every p95 budget for this run (P-6 default: 800 ms).",
-                          "section": "Budget"},
-        "tenant": {"default": "default", "type": "string", "pattern": TENANT_PATTERN, "title": "Tenant",
-                   "description": "Tenant the rows are stored under.", "section": "Budget"},
-        "fail_on_violation": {"default": True, "type": "boolean", "title": "Fail on violation",
-                              "description": "Fail the run (after storing and posting) when a budget is broken, "
-                                             "so Airflow's failure alerting fires.", "section": "Budget"},
-    }
+    properties = RunParams.model_json_schema()["properties"]
+    schemas = {key: _form_field(schema) for key, schema in properties.items()}
+    valid = TypeAdapter(ServiceName)
+    offered = []
+    for name in dict.fromkeys(names):  # a name the params would refuse must not break the form
+        try:
+            offered.append(valid.validate_python(name))
+        except ValidationError:
+            continue
+    schemas["services"].update(default=offered or None, examples=offered)
+    return schemas
 
 
-def form_params() -> dict[str, Any]:
-    """``params=`` for the DAG: one ``Param`` per key."""
+def configured_service_names(targets_file: str | os.PathLike[str] | None) -> list[str]:
+    """Service names of the targets file the DAG uses, for the form (empty if it can't be read)."""
+    try:
+        return service_names(targets_path(targets_file))
+    except TargetsError:
+        return []
+
+
+def form_params(targets_file: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """``params=`` for the DAG: one ``Param`` per key; ``targets_file`` is the DAG's default file."""
     from airflow.sdk import Param
 
-    return {key: Param(**schema) for key, schema in param_schemas(configured_service_names()).items()}
+    schemas = param_schemas(configured_service_names(targets_file))
+    return {key: Param(**schema) for key, schema in schemas.items()}
 
 
-def _check_value(key: str, value: Any, schema: Mapping[str, Any]) -> None:
-    """The schema's type and limits, checked by hand (runs from the API or CLI skip the form)."""
-    if value is None:
-        if "null" in schema.get("type", []):
-            return
-        raise ParamsError(f"param {key!r}: must not be null")
-    types = schema.get("type")
-    kind = types[-1] if isinstance(types, list) else types
-    if kind == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ParamsError(f"param {key!r}: expected an integer, got {value!r}")
-    if kind == "number" and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise ParamsError(f"param {key!r}: expected a number, got {value!r}")
-    if kind == "boolean" and not isinstance(value, bool):
-        raise ParamsError(f"param {key!r}: expected true or false, got {value!r}")
-    if kind == "string" and not isinstance(value, str):
-        raise ParamsError(f"param {key!r}: expected a string, got {value!r}")
-    if "minimum" in schema and value < schema["minimum"]:
-        raise ParamsError(f"param {key!r}: {value!r} is below the minimum {schema['minimum']}")
-    if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
-        raise ParamsError(f"param {key!r}: {value!r} must be greater than {schema['exclusiveMinimum']}")
-    if "maximum" in schema and value > schema["maximum"]:
-        raise ParamsError(f"param {key!r}: {value!r} exceeds the safety cap {schema['maximum']}")
-    if "enum" in schema and value not in schema["enum"]:
-        raise ParamsError(f"param {key!r}: {value!r} is not one of {schema['enum']}")
-    if "pattern" in schema and not re.match(schema["pattern"], value):
-        raise ParamsError(f"param {key!r}: {value!r} does not match {schema['pattern']}")
+def _param(loc: tuple[Any, ...]) -> str:
+    return f"param {loc[0]!r}" if loc else "params"
 
 
-def validate(params: Mapping[str, Any], conf: Mapping[str, Any] | None, names: Sequence[str]) -> None:
-    """Refuse unknown conf keys and values outside the schema; ``names`` are the configured services."""
-    unknown = sorted(set(conf or {}) - set(PARAM_KEYS))
-    if unknown:
-        raise ParamsError(f"param {unknown[0]!r}: unknown param; allowed: {', '.join(PARAM_KEYS)}")
-    schemas = param_schemas(names)
-    for key in PARAM_KEYS:
-        if key != "services":
-            _check_value(key, params.get(key, schemas[key]["default"]), schemas[key])
-    selected = params.get("services")
-    if not isinstance(selected, list) or not selected or not all(isinstance(s, str) for s in selected):
-        raise ParamsError(f"param 'services': expected a non-empty list of service names, got {selected!r}")
-    missing = [s for s in selected if s not in names]
-    if missing:
-        raise ParamsError(f"param 'services': unknown service {missing[0]!r}; configured: {', '.join(names)}")
+def run_params(given: Mapping[str, Any]) -> RunParams:
+    """``given`` validated; raises ParamsError naming the param."""
+    from perf_profiler.model.strict import render
+
+    try:
+        return RunParams.model_validate(dict(given))
+    except ValidationError as exc:
+        error = ParamsError(render(exc, RunParams, given, label=_param, item="param"))
+    raise error
 
 
-def _load_override(params: Mapping[str, Any]) -> dict[str, Any]:
-    override = {key: params[key] for key in LOAD_OVERRIDES if params.get(key) is not None}
-    model = params.get("load_model", "config")
-    if model != "config":
-        override["model"] = model
-    if model == "closed":
-        if params.get("rate") is not None:
-            raise ParamsError(f"param 'rate': {params['rate']!r} applies to the open load model only")
+def _load_override(run: RunParams) -> dict[str, Any]:
+    override = {key: getattr(run, key) for key in LOAD_OVERRIDES if getattr(run, key) is not None}
+    if run.load_model != "config":
+        override["model"] = run.load_model
+    if run.load_model == "closed":
         override["rate"] = None  # a target configured as open loop becomes closed for this run
     if override.get("duration_s") is not None and "requests" not in override:
         override["requests"] = None
     return override
 
 
+def _with_overrides(service: Service, load: Mapping[str, Any], p95_ms: float | None) -> Service:
+    """``service`` with the run's load and p95 budget, validated again in one pass."""
+    changes: dict[str, Any] = {}
+    if load:
+        changes["load"] = {**service.load.model_dump(), **load}
+    if p95_ms is not None:
+        changes["budget"] = {**service.budget.model_dump(), "p95_ms": p95_ms}
+        changes["endpoints"] = [
+            ep if ep.budget is None else {**dict(ep), "budget": {**ep.budget.model_dump(), "p95_ms": p95_ms}}
+            for ep in service.endpoints
+        ]
+    return service.revised(**changes) if changes else service
+
+
 def apply(
-    services: Sequence[t.Service], params: Mapping[str, Any], conf: Mapping[str, Any] | None = None
-) -> tuple[list[t.Service], RunOptions]:
+    services: Sequence[Service], params: Mapping[str, Any], conf: Mapping[str, Any] | None = None
+) -> tuple[list[Service], RunOptions]:
     """The selected services with the run's load and budget overrides, and the run options.
 
     The overridden services are validated again by the targets rules, so a param can never
     get past a safety cap. Raises ParamsError naming the param.
     """
     names = [s.name for s in services]
-    params = {**{k: v["default"] for k, v in param_schemas(names).items()}, **dict(params), **dict(conf or {})}
+    given = {**dict(params), **dict(conf or {})}
     if "services" not in (conf or {}):
-        params["services"] = names  # not chosen for this run (scheduled, backfill, API): all configured
-    validate(params, conf, names)
-    override = _load_override(params)
-    chosen = [s for s in services if s.name in params["services"]]
+        given["services"] = None  # not chosen for this run (scheduled, backfill, API): all configured
+    run = run_params(given)
+    selected = names if run.services is None else run.services
+    missing = [s for s in selected if s not in names]
+    if missing:
+        raise ParamsError(f"param 'services': unknown service {missing[0]!r}; configured: {', '.join(names)}")
+    override = _load_override(run)
     try:
-        chosen = [_with_overrides(s, override, params.get("budget_p95_ms")) for s in chosen]
-    except t.TargetsError as error:
+        chosen = [_with_overrides(s, override, run.budget_p95_ms) for s in services if s.name in selected]
+    except TargetsError as error:
         raise ParamsError(f"params {sorted(override)}: {error}") from error
-    return chosen, RunOptions(tenant=params["tenant"], fail_on_violation=params["fail_on_violation"])
-
-
-def _with_overrides(service: t.Service, load: Mapping[str, Any], p95_ms: float | None) -> t.Service:
-    d = service.to_dict()
-    d["load"] = {**d["load"], **load}
-    if p95_ms is not None:
-        d["budget"] = {**d["budget"], "p95_ms": p95_ms}
-        for endpoint in d["endpoints"]:
-            if endpoint.get("budget"):
-                endpoint["budget"] = {**endpoint["budget"], "p95_ms": p95_ms}
-    return t.parse_service(d)
-
-
+    return chosen, RunOptions(tenant=run.tenant, fail_on_violation=run.fail_on_violation)

@@ -11,10 +11,11 @@ log = logging.getLogger(__name__)
 def benchmark(service_dict: Mapping[str, Any]) -> dict[str, Any]:
     """Probe one service; failures of the target are counted in the result, never raised."""
     from perf_profiler.engine.runner import run_probe
+    from perf_profiler.model.secret_headers import with_secret_headers
+    from perf_profiler.model.targets import Service
     from perf_profiler.tasks.target_auth import connection_headers
-    from perf_profiler.model.targets import parse_service, with_secret_headers
 
-    service = parse_service(dict(service_dict))
+    service = Service.model_validate(service_dict)  # every rule again: an XCom is input too
     if service.headers_conn_id:  # secrets are read here, at probe time, and never leave this task
         headers = connection_headers(service.headers_conn_id)
         service = with_secret_headers(service, headers, source=f"connection {service.headers_conn_id!r}")

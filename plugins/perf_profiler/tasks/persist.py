@@ -31,11 +31,11 @@ def run_identity(context: Mapping[str, Any], tenant_id: str = "default") -> RunI
 
 def budgets_by_endpoint(service_dicts: Iterable[Mapping[str, Any]]):
     """(service, endpoint) → Budget for every configured endpoint."""
-    from perf_profiler.model.targets import parse_service
+    from perf_profiler.model.targets import Service
 
     budgets = {}
     for service_dict in service_dicts:
-        service = parse_service(dict(service_dict))
+        service = Service.model_validate(service_dict)
         for endpoint in service.endpoints:
             budgets[(service.name, endpoint.name)] = service.budget_for(endpoint)
     return budgets

@@ -22,7 +22,7 @@ def connection_headers(conn_id: str) -> dict[str, str]:
     from airflow.sdk import BaseHook
     from airflow.sdk.log import mask_secret
 
-    from perf_profiler.model.targets import TargetsError
+    from perf_profiler.model.errors import TargetsError
 
     conn = BaseHook.get_connection(conn_id)
     headers = conn.extra_dejson.get("headers") or {}

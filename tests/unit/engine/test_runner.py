@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -39,7 +38,7 @@ def test_result_is_the_json_contract(server: BenchServer, probe: Probe, use_uvlo
     result = probe(server.url, Endpoint("/ok"), requests=10, use_uvloop=use_uvloop)
     assert json.loads(json.dumps(result)) == result
     assert result["service"] == "svc" and result["base_url"] == server.url
-    assert result["load"] == asdict(LoadSettings(requests=10, concurrency=4, warmup=0))
+    assert result["load"] == LoadSettings(requests=10, concurrency=4, warmup=0).model_dump()
     (ep,) = result["endpoints"]
     assert {"endpoint", "method", "path", "started_at", "finished_at", "requests", "ok", "errors",
             "status_codes", "latency_hist", "error_hist"} <= set(ep)

@@ -3,24 +3,21 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-
+from perf_profiler.model.errors import TargetsError
 from perf_profiler.model.targets import (
     Budget,
     Endpoint,
     LoadSettings,
     Service,
-    TargetsError,
-    default_targets_path,
-    load_targets_file,
-    parse_service,
     parse_targets,
-    parse_targets_json,
 )
+from perf_profiler.model.targets_file import load_targets_file
 
 REPO = Path(__file__).resolve().parents[3]
 SHIPPED = REPO / "dags" / "config" / "targets.json"
@@ -215,6 +212,7 @@ def test_base_config_is_valid():
 def test_secret_values_are_never_echoed(secret):
     configs = [
         set_in("services", 1, "base_url", value=f"https://admin:{secret}@localhost:8002")(base_config()),
+        set_in("services", 1, "base_url", value=f"https://admin:{secret}@localhost:99999/a b")(base_config()),
         set_in(*EP0, "headers", value={"Cookie": f"sid={secret}"})(base_config()),
         set_in(*EP0, "headers", value={"X-Session-Token": secret})(base_config()),
     ]
@@ -234,33 +232,6 @@ def test_shipped_targets_are_the_reports_four_services():
         assert ("GET", "/healthz") in {(e.method, e.path) for e in service.endpoints}
         assert service.budget == Budget(p95_ms=800.0, error_rate=0.01)
         assert service.load.requests and service.load.concurrency <= service.load.requests
-
-
-def test_default_path_is_the_shipped_file(monkeypatch):
-    monkeypatch.delenv("PERF_PROFILER_TARGETS_FILE", raising=False)
-    monkeypatch.delenv("AIRFLOW__CORE__DAGS_FOLDER", raising=False)
-    assert default_targets_path() == SHIPPED
-    assert len(load_targets_file()) == 4
-
-
-def test_default_path_env_override_and_dags_folder(monkeypatch, tmp_path):
-    dags = tmp_path.resolve() / "dags"
-    monkeypatch.delenv("PERF_PROFILER_TARGETS_FILE", raising=False)
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
-    assert default_targets_path() == SHIPPED  # no config/targets.json there: fall back
-    (dags / "config").mkdir(parents=True)
-    (dags / "config" / "targets.json").write_text(json.dumps(base_config()))
-    assert default_targets_path() == dags / "config" / "targets.json"
-    assert [s.name for s in load_targets_file()] == ["registry", "runtime"]
-    own = tmp_path / "mine.json"
-    monkeypatch.setenv("PERF_PROFILER_TARGETS_FILE", str(own))
-    assert default_targets_path() == own
-
-
-def test_missing_file_names_the_path(tmp_path):
-    missing = tmp_path / "nope.json"
-    with pytest.raises(TargetsError, match="nope.json.*PERF_PROFILER_TARGETS_FILE"):
-        load_targets_file(missing)
 
 
 def rich_service() -> Service:
@@ -283,11 +254,12 @@ def rich_service() -> Service:
 
 
 @pytest.mark.parametrize("service", [*load_targets_file(SHIPPED), rich_service()], ids=lambda s: s.name)
-def test_to_dict_json_round_trip(service):
-    wire = json.loads(json.dumps(service.to_dict()))
-    back = parse_service(wire)
+def test_json_round_trip_through_xcom(service):
+    wire = json.loads(json.dumps(service.model_dump(mode="json")))
+    back = Service.model_validate(wire)
     assert back == service
     assert isinstance(back.endpoints, tuple) and isinstance(back.endpoints[0].expected_status, tuple)
+    assert all(isinstance(pair, tuple) for endpoint in back.endpoints for pair in endpoint.headers)
 
 
 def test_rich_service_normalisation():
@@ -321,20 +293,6 @@ def test_defaults_merge_service_over_defaults_endpoint_budget_kept():
     assert b.endpoints == (Endpoint(path="/"),)
 
 
-def test_malformed_json_names_source_line_and_column():
-    text = '{\n  "services": [\n    {"name": "x",}\n  ]\n}\n'
-    with pytest.raises(TargetsError) as info:
-        parse_targets_json(text, "my-targets.json")
-    assert str(info.value).startswith("my-targets.json: invalid JSON at line 3, column 18")
-
-
-def test_json_duplicate_keys_and_validation_errors_name_the_source():
-    with pytest.raises(TargetsError, match="^t.json: duplicate key 'requests'"):
-        parse_targets_json('{"defaults": {"load": {"requests": 1, "requests": 2}}, "services": []}', "t.json")
-    with pytest.raises(TargetsError, match=r"^t.json: services: expected a non-empty list"):
-        parse_targets_json('{"services": []}', "t.json")
-
-
 # --------------------------------------------------------------------------- load models (issue 4)
 
 
@@ -360,7 +318,7 @@ def test_open_loop_processes_and_endpoint_caps_parse():
 
 def test_open_loop_settings_round_trip_through_xcom():
     service = open_loop_service()
-    back = parse_service(json.loads(json.dumps(service.to_dict())))
+    back = Service.model_validate(json.loads(json.dumps(service.model_dump(mode="json"))))
     assert back == service
     assert back.load.rate == 500.0 and back.load.processes == 2 and back.endpoints[1].max_rate == 50.0
 
@@ -373,3 +331,48 @@ def test_a_service_can_go_back_to_the_closed_model():
     }
     (a,) = parse_targets(cfg)
     assert (a.load.model, a.load.rate, a.load.requests) == ("closed", None, 50)
+
+
+# --------------------------------------------------------------------------- the models as values
+
+
+def test_models_are_built_positionally_like_the_engine_does_and_refuse_bad_values():
+    service = Service("svc", "http://127.0.0.1:9/", (Endpoint("/ok"), Endpoint("/x", method="post")),
+                      load=LoadSettings(requests=5))
+    assert (service.base_url, [e.name for e in service.endpoints]) == ("http://127.0.0.1:9", ["/ok", "POST /x"])
+    with pytest.raises(TargetsError, match=r"^load\.concurrency: expected a positive integer, got 0$"):
+        LoadSettings(concurrency=0)
+    with pytest.raises(TargetsError, match=r"^service 'svc': endpoints: expected a non-empty list of endpoints"):
+        Service("svc", "http://127.0.0.1:9", ())
+    with pytest.raises(TypeError):
+        Endpoint("/a", path="/b")
+
+
+def test_revised_checks_every_rule_again_and_model_copy_does_not():
+    [service] = parse_targets({"services": [{"name": "a", "base_url": "http://127.0.0.1:1",
+                                            "endpoints": [{"path": "/x", "max_concurrency": 2}]}]})
+    assert service.revised(load={**service.load.model_dump(), "requests": 7}).load.requests == 7
+    with pytest.raises(TargetsError, match=r"service 'a': load.concurrency: 5000 exceeds the safety cap"):
+        service.revised(load={**service.load.model_dump(), "concurrency": 5000})
+    with pytest.raises(TargetsError, match=r"service 'a': endpoints\[0\].max_concurrency: 2 is below load.processes"):
+        service.revised(load={**service.load.model_dump(), "processes": 4})
+
+
+def test_a_tampered_dump_is_refused_naming_the_service_and_field():
+    wire = rich_service().model_dump(mode="json")
+    wire["endpoints"][1]["headers"] = [["Authorization", "Bearer canary-s3cr3t"]]
+    with pytest.raises(TargetsError) as info:
+        Service.model_validate(wire)
+    assert str(info.value).startswith("service 'shop': endpoints[1].headers['Authorization']: header")
+    assert "canary" not in str(info.value)
+    wire = rich_service().model_dump(mode="json")
+    wire["load"]["rate"] = 10
+    with pytest.raises(TargetsError, match=r"^service 'shop': load.rate: 10.0 applies to the open model only"):
+        Service.model_validate(wire)
+
+
+def test_errors_carry_no_pydantic_error_with_the_input():
+    cfg = set_in(*EP0, "headers", value={"X-Session-Token": "s3cr3t"})(base_config())
+    with pytest.raises(TargetsError) as info:
+        parse_targets(cfg)
+    assert info.value.__cause__ is None and info.value.__context__ is None
