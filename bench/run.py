@@ -396,8 +396,8 @@ def _bench_rows(rows_n: int, requests: int = 200) -> list[dict[str, Any]]:
 
     from perf_profiler.analysis import histogram
     from perf_profiler.analysis.reduce import summarize_endpoint
-    from perf_profiler.engine.classify import ERROR_CLASSES
     from perf_profiler.analysis.rows import build_row
+    from perf_profiler.engine.classify import ERROR_CLASSES
     from perf_profiler.model.identity import RunIdentity
     from perf_profiler.model.targets import Budget
 
@@ -430,10 +430,10 @@ def _bench_rows(rows_n: int, requests: int = 200) -> list[dict[str, Any]]:
 def _store_rates(dsn: str, rows_n: int) -> dict[str, Any]:
     import psycopg
 
+    from perf_profiler.model.columns import ROW_COLUMNS
     from perf_profiler.storage.dialect import get_hook
     from perf_profiler.storage.metrics_repo import upsert_metrics
     from perf_profiler.storage.migrations import migrate
-    from perf_profiler.model.columns import ROW_COLUMNS
     from perf_profiler.storage.row_binding import prepare_row
 
     rows = _bench_rows(rows_n)
@@ -497,7 +497,7 @@ def machine(cpus: Cpus) -> dict[str, Any]:
             from importlib.metadata import version
 
             versions[package] = version(package)
-        except Exception:  # noqa: BLE001 - informative only
+        except Exception:
             versions[package] = None
     return {
         "cpu": model, "cpus": len(cpus.all), "memory_gb": round(mem_kb / 1024 / 1024, 1),

@@ -18,11 +18,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-
 from airflow.sdk import CronDataIntervalTimetable, TriggerRule, Variable, dag, get_current_context, task
-from perf_profiler.tasks.assets import PERF_METRICS_ASSET
+
 from perf_profiler.model.params import form_params
 from perf_profiler.tasks import settings
+from perf_profiler.tasks.assets import PERF_METRICS_ASSET
 
 #: The default targets file, found beside this DAG file (a copied dags folder or a bundle has it too).
 TARGETS_FILE = Path(__file__).parent / "config" / "targets.json"

@@ -10,8 +10,8 @@ and analysts read both through the stable view `perf_analytics_v1`.
 from __future__ import annotations
 
 import pendulum
-
 from airflow.sdk import dag, get_current_context, task
+
 from perf_profiler.tasks.assets import PERF_METRICS_ASSET
 
 

@@ -132,7 +132,7 @@ def airflow(pg_databases, services, insight) -> Iterator[AirflowStack]:
         try:
             stack.wait_for_dag(TRENDS_DAG_ID, timeout=30)
             stack.unpause(TRENDS_DAG_ID)
-        except Exception as error:  # noqa: BLE001 - reported by the trends test itself
+        except Exception as error:
             stack.missing_trends = str(error)[:2000]
         stack.unpause(DAG_ID)
         stack.nightly_run = _wait_for_nightly_run(stack)
@@ -206,7 +206,7 @@ def page(browser, airflow: AirflowStack, artifacts: Path, request: pytest.Fixtur
         if report is not None and report.failed:
             try:
                 page.screenshot(path=str(artifacts / f"e2e-failure-{request.node.name}.png"), full_page=True)
-            except Exception:  # noqa: BLE001 - best effort forensics
+            except Exception:
                 pass
         context.close()
 

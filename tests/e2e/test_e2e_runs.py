@@ -10,6 +10,7 @@ import re
 from urllib.parse import quote
 
 import pytest
+
 from perf_profiler.model.caps import MAX_REQUESTS
 
 from .e2e_env import DAG_ID, DEFAULT_REQUESTS, SERVICE_PATHS, total_hits
@@ -155,7 +156,7 @@ def test_rest_api_bad_conf_fails_the_first_task_naming_the_param(airflow, servic
     # a value outside the schema never becomes a run: the API answers 400 naming the param
     refused = airflow.trigger(DAG_ID, {"requests": 0}, expect=400)
     assert "requests" in refused.json()["detail"], refused.text
-    assert total_hits(services) == {name: 0 for name in SERVICE_PATHS}
+    assert total_hits(services) == dict.fromkeys(SERVICE_PATHS, 0)
 
 
 def test_gate_fails_the_run_after_storing_and_posting(airflow, perf_db, insight, quiet):

@@ -211,6 +211,7 @@ def test_bad_targets_fail_in_load_targets_naming_the_field(dag, monkeypatch, bad
     assert states["store"] in ("upstream_failed", None)
     assert dag_run.get_task_instance("load_targets").try_number == 1, "a config error is not retried"
     from airflow.sdk.exceptions import AirflowFailException
+
     from perf_profiler.tasks.plan import load_targets
 
     with pytest.raises(AirflowFailException, match=field):

@@ -25,11 +25,22 @@ from typing import Any
 
 import pytest
 
+from dag_runs import (
+    DAG_ID,
+    config,
+    metrics_hook,
+    nonzero,
+    perf_dag,
+    rows_per_key,
+    run_dag,
+    service,
+    stored_rows,
+    task_states,
+    wait_for,
+)
 from fake_insight import FakeInsight
-from servers import BenchServer, raw_tcp_server, ScriptedServer, refused_port, self_signed_server_context
+from servers import BenchServer, ScriptedServer, raw_tcp_server, refused_port, self_signed_server_context
 from tcp_proxy import TcpProxy
-from dag_runs import (DAG_ID, config, metrics_hook, nonzero, perf_dag, rows_per_key, run_dag,
-                      service, stored_rows, task_states, wait_for)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -179,7 +190,7 @@ def test_each_target_fault_lands_in_its_class_and_the_run_completes(
 
     for name in ("hang", "drip"):
         stats = histogram.summarize(histogram.decode(rows[name]["error_hist"]))
-        assert 900 <= stats.min_ms and stats.max_ms < 6000, (name, stats)
+        assert stats.min_ms >= 900 and stats.max_ms < 6000, (name, stats)
 
 
 # =========================================================================== the metrics DB unreachable
@@ -196,10 +207,8 @@ def test_store_fails_while_the_db_is_unreachable_and_a_retry_writes_one_row_per_
 ) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
-    from perf_profiler.tasks import measure
-    from perf_profiler.tasks import persist
-    from perf_profiler.tasks import plan
     from perf_profiler.model.identity import RunIdentity
+    from perf_profiler.tasks import measure, persist, plan
 
     identity = RunIdentity(dag_id=DAG_ID, run_id="scheduled__2026-05-02T02:00:00+00:00", run_type="scheduled",
                            data_interval_start="2026-05-01T02:00:00+00:00",

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import BenchServer
 
 from perf_profiler.analysis import histogram
 from perf_profiler.engine.classify import ERROR_CLASSES
@@ -22,6 +21,7 @@ from perf_profiler.engine.plan import scheduled_arrivals
 from perf_profiler.engine.runner import run_probe
 from perf_profiler.engine.saturation import saturation_limit_ms
 from perf_profiler.model.targets import Endpoint, LoadSettings, Service
+from servers import BenchServer
 
 pytestmark = pytest.mark.timeout(60)
 

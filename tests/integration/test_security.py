@@ -23,17 +23,14 @@ from typing import Any
 
 import pytest
 
-from fake_insight import FakeInsight
-from servers import BenchServer
 from dag_runs import config, perf_dag, run_dag, service, stored_rows, task_states
-
-from perf_profiler.tasks import measure
-from perf_profiler.tasks import plan
-from perf_profiler.tasks import target_auth
+from fake_insight import FakeInsight
 from perf_profiler.model import caps, targets
 from perf_profiler.model.errors import TargetsError
 from perf_profiler.model.fields import NumberSpec, number_fields
 from perf_profiler.model.secret_headers import with_secret_headers
+from perf_profiler.tasks import measure, plan, target_auth
+from servers import BenchServer
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -180,6 +177,7 @@ def test_caps_hold_at_the_boundary_and_refuse_beyond_it(field: str) -> None:
 ])
 def test_params_cannot_exceed_the_caps(param: str, cap: float) -> None:
     from airflow.sdk.exceptions import AirflowFailException
+
     from perf_profiler.model import params
 
     assert params.param_schemas(["api"])[param]["maximum"] == cap, "the form offers no more than the cap"

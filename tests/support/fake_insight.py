@@ -83,13 +83,13 @@ class FakeInsight:
         self._release: asyncio.Event | None = None
 
     # ----------------------------------------------------------------- lifecycle
-    def __enter__(self) -> "FakeInsight":
+    def __enter__(self) -> FakeInsight:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self) -> "FakeInsight":
+    def start(self) -> FakeInsight:
         """Start the loop thread and the server; returns self."""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-insight", daemon=True)

@@ -20,8 +20,9 @@ Pure functions, no I/O.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from hdrh.histogram import HdrHistogram
 

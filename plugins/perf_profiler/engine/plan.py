@@ -116,7 +116,7 @@ Gate = Quota | Deadline
 class Pacer:
     """Closed loop under an endpoint's ``max_rate``: hands out send slots on a fixed timeline."""
 
-    __slots__ = ("t0", "interval", "next", "stride")
+    __slots__ = ("interval", "next", "stride", "t0")
 
     def __init__(self, rate: float, share: Share, t0_ns: int) -> None:
         self.t0 = t0_ns

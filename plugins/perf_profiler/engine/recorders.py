@@ -18,7 +18,7 @@ _FLUSH_EVERY = 4096
 class Samples:
     """Latencies in µs, buffered in an array and recorded into an HDR histogram in bulk."""
 
-    __slots__ = ("hist", "buf")
+    __slots__ = ("buf", "hist")
 
     def __init__(self) -> None:
         self.hist = histogram.new_histogram()
@@ -44,8 +44,19 @@ class Samples:
 class EndpointRecorder:
     """Counts and latencies of one phase of one endpoint, as the requests complete."""
 
-    __slots__ = ("ok", "errors", "status_codes", "latency", "failed", "service", "lag", "first_error",
-                 "scheduled", "dropped_cap", "dropped_late")
+    __slots__ = (
+        "dropped_cap",
+        "dropped_late",
+        "errors",
+        "failed",
+        "first_error",
+        "lag",
+        "latency",
+        "ok",
+        "scheduled",
+        "service",
+        "status_codes",
+    )
 
     def __init__(self, open_loop: bool = False) -> None:
         self.ok = 0

@@ -11,7 +11,8 @@ are optional (``total=False``); readers use the defaults the contract names for 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Iterable, Mapping, TypedDict
+from collections.abc import Iterable, Mapping
+from typing import Any, TypedDict
 
 
 class Drops(TypedDict):

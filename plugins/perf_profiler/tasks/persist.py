@@ -54,10 +54,10 @@ def store_metrics(
     stored for its data interval from their histograms (new budgets → new verdicts, same rows),
     and is skipped, with a log line, when the interval has no stored data.
     """
-    from perf_profiler.tasks import observability
     from perf_profiler.storage.dialect import get_hook
     from perf_profiler.storage.metrics_repo import upsert_metrics
     from perf_profiler.storage.migrations import migrate
+    from perf_profiler.tasks import observability
 
     hook = get_hook(conn_id)
     applied = migrate(hook)

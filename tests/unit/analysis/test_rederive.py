@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from endpoint_summaries import IDENTITY, latency_samples_us, summary
 
+from endpoint_summaries import IDENTITY, latency_samples_us, summary
 from perf_profiler.analysis.rederive import rederive_row, rederive_rows
 from perf_profiler.analysis.rows import build_row
 from perf_profiler.model.columns import DERIVED_COLUMNS, HISTOGRAM_COLUMN

@@ -34,7 +34,7 @@ def make_part(
     error_us: list[int] | None = None,
 ) -> dict[str, Any]:
     """One endpoint entry as probe returns it (CONTRACTS.md), built from known samples."""
-    by_class = {name: 0 for name in ERROR_CLASSES}
+    by_class = dict.fromkeys(ERROR_CLASSES, 0)
     by_class.update(errors or {})
     status_codes = {"200": int(ok_us.size)}
     if by_class["status"]:

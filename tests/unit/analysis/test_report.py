@@ -13,7 +13,7 @@ ROWS = [
 
 
 def test_the_table_columns_are_the_registry_columns_with_a_report_title() -> None:
-    assert REPORT_COLUMNS == tuple((c.report.title, c.name, c.report.fmt) for c in COLUMNS if c.report)
+    assert tuple((c.report.title, c.name, c.report.fmt) for c in COLUMNS if c.report) == REPORT_COLUMNS
     assert [key for _, key, _ in REPORT_COLUMNS][:2] == ["service", "endpoint"]
 
 

@@ -1,10 +1,10 @@
 """perf_profiler.analysis.rows: one perf_metrics row per endpoint summary, columns from the registry."""
 from __future__ import annotations
 
-import pytest
 import numpy as np
-from endpoint_summaries import IDENTITY, latency_samples_us, summary
+import pytest
 
+from endpoint_summaries import IDENTITY, latency_samples_us, summary
 from perf_profiler.analysis.rows import build_row, build_rows
 from perf_profiler.model.columns import DERIVED_COLUMNS, ROW_COLUMNS
 from perf_profiler.model.identity import make_row_id

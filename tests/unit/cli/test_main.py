@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from perf_profiler.cli.main import main, services_from_urls
 from perf_profiler.model.targets import LoadSettings
 

@@ -9,12 +9,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from servers import BenchServer
 
 from perf_profiler.analysis import histogram
 from perf_profiler.engine.classify import ERROR_CLASSES
 from perf_profiler.engine.runner import run_probe
 from perf_profiler.model.targets import Endpoint, LoadSettings, Service
+from servers import BenchServer
 
 
 @pytest.fixture

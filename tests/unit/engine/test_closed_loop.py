@@ -5,11 +5,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from servers import BenchServer
 
 from perf_profiler.analysis import histogram
 from perf_profiler.engine.classify import ERROR_CLASSES
 from perf_profiler.model.targets import Endpoint
+from servers import BenchServer
 
 pytestmark = pytest.mark.timeout(60)
 

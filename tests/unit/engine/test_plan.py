@@ -9,7 +9,7 @@ from perf_profiler.model.targets import Endpoint, LoadSettings
 
 @pytest.mark.parametrize("count", [1, 2, 3, 7])
 def test_shares_add_up_and_differ_by_at_most_one(count: int) -> None:
-    for total in range(0, 30):
+    for total in range(30):
         parts = [Share(index, count).part(total) for index in range(count)]
         assert sum(parts) == total
         assert max(parts) - min(parts) <= 1

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from servers import BenchServer
 
 from perf_profiler.model.result import BenchmarkResult, EndpointResult
 from perf_profiler.model.targets import Endpoint, LoadSettings
+from servers import BenchServer
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from perf_profiler.model import caps, params, targets
 
 SHIPPED = Path(__file__).resolve().parents[3] / "dags" / "config" / "targets.json"

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+
 from perf_profiler.model.errors import TargetsError
 from perf_profiler.model.targets import (
     Budget,

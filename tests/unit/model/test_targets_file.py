@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from perf_profiler.model.errors import TargetsError
 from perf_profiler.model.targets_file import (
     ENV_TARGETS_FILE,

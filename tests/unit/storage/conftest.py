@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from metrics_rows import CONN_ENV, CONN_ID
-
 from perf_profiler.storage.dialect import get_hook
 from perf_profiler.storage.migrations import migrate
 

@@ -6,11 +6,11 @@ import time
 from typing import Any
 
 import pytest
-from metrics_rows import CONN_ENV, CONN_ID, make_row
 
+from metrics_rows import CONN_ENV, CONN_ID, make_row
+from perf_profiler.model.columns import ROW_COLUMNS
 from perf_profiler.storage.metrics_repo import fetch_metrics, upsert_metrics
 from perf_profiler.storage.migrations import migrate
-from perf_profiler.model.columns import ROW_COLUMNS
 from perf_profiler.storage.row_binding import prepare_row
 
 

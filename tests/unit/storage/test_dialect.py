@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from metrics_rows import query
 
+from metrics_rows import query
 from perf_profiler.storage.dialect import dialect_of, get_hook
 
 

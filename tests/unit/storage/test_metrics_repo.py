@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from metrics_rows import count_rows, integrity_errors, make_row, query, table_exists
 
+from metrics_rows import count_rows, integrity_errors, make_row, query, table_exists
+from perf_profiler.model.columns import DATABASE_SET_COLUMNS, ROW_COLUMNS, ROW_DEFAULTS
 from perf_profiler.model.identity import make_row_id
 from perf_profiler.storage.metrics_repo import fetch_metrics, upsert_metrics
-from perf_profiler.model.columns import DATABASE_SET_COLUMNS, ROW_COLUMNS, ROW_DEFAULTS
 
 
 def test_upsert_then_upsert_same_keys_updates_in_place(migrated: Any) -> None:

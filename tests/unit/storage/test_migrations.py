@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from metrics_rows import CONN_ID, query, table_exists
 
+from metrics_rows import CONN_ID, query, table_exists
 from perf_profiler.storage.dialect import dialect_of, get_hook
 from perf_profiler.storage.migrations import SQL_DIR_ENV, applied_versions, discover_migrations, migrate, sql_root
 

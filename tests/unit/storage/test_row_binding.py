@@ -5,10 +5,10 @@ import json
 from typing import Any
 
 import pytest
-from metrics_rows import count_rows, integrity_errors, make_row, query
 
-from perf_profiler.storage.metrics_repo import fetch_metrics, upsert_metrics
+from metrics_rows import count_rows, integrity_errors, make_row, query
 from perf_profiler.model.columns import ROW_COLUMNS
+from perf_profiler.storage.metrics_repo import fetch_metrics, upsert_metrics
 from perf_profiler.storage.row_binding import prepare_row
 
 

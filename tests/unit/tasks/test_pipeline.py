@@ -5,13 +5,9 @@ import json
 
 import pytest
 
-from servers import BenchServer
-
-from perf_profiler.tasks import measure
-from perf_profiler.tasks import persist
-from perf_profiler.tasks import plan
-from perf_profiler.tasks import verdict
 from perf_profiler.model.identity import RunIdentity
+from perf_profiler.tasks import measure, persist, plan, verdict
+from servers import BenchServer
 
 
 def _plan(url: str) -> dict:
