@@ -19,6 +19,7 @@ test can show what Airflow said (:meth:`AirflowStack.diagnostics`).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -117,12 +118,11 @@ class AirflowStack:
         self.airflow("db", "migrate", timeout=300)
         for component in self.COMPONENTS:
             args = [component] + (["--port", str(self.api_port)] if component == "api-server" else [])
-            out = open(self.log_dir / f"{component}.log", "ab")  # noqa: SIM115 - closed with the process
-            self._procs[component] = subprocess.Popen(
-                [str(VENV_BIN / "airflow"), *args], env=self.env, cwd=self.home,
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            )
-            out.close()
+            with open(self.log_dir / f"{component}.log", "ab") as out:  # the child keeps its own descriptor
+                self._procs[component] = subprocess.Popen(
+                    [str(VENV_BIN / "airflow"), *args], env=self.env, cwd=self.home,
+                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                )
         self.wait_until_healthy(timeout)
 
     def stop(self) -> None:
@@ -131,15 +131,11 @@ class AirflowStack:
             _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + 20
         for proc in self._procs.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
             _signal_group(proc, signal.SIGKILL)  # children (task runners, gunicorn workers) too
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
         self._procs.clear()
         self._http.close()
 
@@ -176,7 +172,9 @@ class AirflowStack:
         return "\n".join(parts)
 
     # ------------------------------------------------------------------ REST API
-    def api(self, method: str, path: str, *, expect: int | tuple[int, ...] | None = 200, **kwargs: Any) -> httpx.Response:
+    def api(
+        self, method: str, path: str, *, expect: int | tuple[int, ...] | None = 200, **kwargs: Any,
+    ) -> httpx.Response:
         """One call to ``/api/v2{path}``; fails unless the status is ``expect`` (None: any)."""
         response = self._http.request(method, f"{API_PREFIX}{path}", **kwargs)
         wanted = (expect,) if isinstance(expect, int) else expect
@@ -257,8 +255,8 @@ class AirflowStack:
                 lines.append(str(entry))
                 continue
             lines.append(f"{entry.get('level', '')} {entry.get('logger', '')}: {entry.get('event', '')}".strip())
-            for error in entry.get("error_detail") or ():
-                lines.append(f"    {error.get('exc_type')}: {error.get('exc_value')}")
+            lines.extend(f"    {error.get('exc_type')}: {error.get('exc_value')}"
+                         for error in entry.get("error_detail") or ())
         return "\n".join(lines)
 
     def run_logs(self, dag_id: str, run_id: str) -> dict[str, str]:
@@ -273,7 +271,5 @@ class AirflowStack:
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

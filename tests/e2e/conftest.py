@@ -20,13 +20,14 @@ Deselect the suite with ``-m "not e2e"`` for a quick local loop (``make test`` r
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -204,15 +205,15 @@ def page(browser, airflow: AirflowStack, artifacts: Path, request: pytest.Fixtur
     finally:
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:
-            try:
+            with contextlib.suppress(Exception):  # best effort: a crashed page must not hide the failure
                 page.screenshot(path=str(artifacts / f"e2e-failure-{request.node.name}.png"), full_page=True)
-            except Exception:
-                pass
         context.close()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None],
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Expose each phase's report on the item (``rep_call``) for the fixtures above."""
     report = yield
     setattr(item, f"rep_{report.when}", report)

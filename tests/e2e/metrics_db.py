@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import closing
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import psycopg2
 import psycopg2.extras
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 
 class PgHook:
@@ -33,7 +36,8 @@ class MetricsDB:
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
-        self.hook = PgHook(dsn)
+        # storage is typed for a DbApiHook and reads only conn_type, placeholder and get_conn() of it
+        self.hook = cast("DbApiHook", PgHook(dsn))
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows as dicts (an empty list when the table does not exist yet)."""
@@ -79,6 +83,8 @@ def measured_row(
     dag_id: str = "perf_profiler",
 ) -> dict[str, Any]:
     """A perf_metrics row as a measuring run would have stored it, from raw latencies (ms)."""
+    import numpy as np
+
     from perf_profiler.analysis import histogram
     from perf_profiler.analysis.reduce import summarize_endpoint
     from perf_profiler.analysis.rows import build_row
@@ -87,7 +93,7 @@ def measured_row(
     from perf_profiler.model.targets import Budget
 
     latency = histogram.new_histogram()
-    histogram.record_many(latency, [ms * 1000.0 for ms in latencies_ms])
+    histogram.record_many(latency, np.asarray(latencies_ms, dtype=np.float64) * 1000.0)
     finished = measured_at.timestamp()
     part = {
         "endpoint": endpoint, "method": "GET", "path": endpoint,

@@ -9,8 +9,10 @@ The test uses the three days starting 20 days ago, written the same way.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import time
+from datetime import datetime
 
 import pytest
 
@@ -47,9 +49,16 @@ def run_backfill(airflow, *options: str, timeout: float = 300) -> list[dict]:
     return sorted(runs, key=lambda r: r["logical_date"])
 
 
+def run_span(run: dict) -> tuple[datetime, datetime, str]:
+    """When a finished run started and ended, and its id."""
+    start, end = parse_ts(run["start_date"]), parse_ts(run["end_date"])
+    assert start is not None and end is not None, f"run {run['dag_run_id']} did not both start and end: {run}"
+    return start, end, run["dag_run_id"]
+
+
 def assert_one_at_a_time(runs: list[dict]) -> None:
-    spans = sorted((parse_ts(r["start_date"]), parse_ts(r["end_date"]), r["dag_run_id"]) for r in runs)
-    for (_, end, first), (start, _, second) in zip(spans, spans[1:]):
+    spans = sorted(run_span(r) for r in runs)
+    for (_, end, first), (start, _, second) in itertools.pairwise(spans):
         assert end <= start, f"backfill runs overlapped: {first} ended {end}, {second} started {start}"
 
 
@@ -62,8 +71,9 @@ def test_backfill_never_measures(airflow, services, perf_db, insight, quiet):
     # ---- 1. nothing stored for these days: every interval is marked no-data, nothing is sent
     runs = run_backfill(airflow)
     assert [parse_ts(r["logical_date"]) for r in runs] == LOGICAL_DATES
-    for run, logical in zip(runs, LOGICAL_DATES):
-        assert (parse_ts(run["data_interval_start"]), parse_ts(run["data_interval_end"])) == (logical, logical + ONE_DAY)
+    for run, logical in zip(runs, LOGICAL_DATES, strict=True):
+        interval = (parse_ts(run["data_interval_start"]), parse_ts(run["data_interval_end"]))
+        assert interval == (logical, logical + ONE_DAY)
         states = airflow.task_states(DAG_ID, run["dag_run_id"])
         assert run["state"] == "success" and states["store"] == "skipped", states
         assert not any(key.startswith("benchmark") and state == "success" for key, state in states.items()), states

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -20,6 +21,11 @@ pytestmark = pytest.mark.timeout(900)
 
 UI_SERVICE = "runtime"
 UI_REQUESTS = 25
+
+
+def is_trigger_post(response: Any) -> bool:
+    """Whether a browser response answers the form's POST that creates a run of the DAG."""
+    return response.request.method == "POST" and response.url.endswith(f"/dags/{DAG_ID}/dagRuns")
 
 
 def test_nightly_run_stores_its_interval_and_run_type(airflow, perf_db):
@@ -82,7 +88,7 @@ def test_trigger_form_in_browser(airflow, page, services, perf_db, insight, arti
     assert re.search(rf'"services":\s*\[\s*"{UI_SERVICE}"\s*\]', shown), shown
     assert re.search(rf'"requests":\s*{UI_REQUESTS}\b', shown), shown
 
-    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith(f"/dags/{DAG_ID}/dagRuns")) as sent:
+    with page.expect_response(is_trigger_post) as sent:
         dialog.get_by_role("button", name="Trigger").click()
     assert sent.value.status == 200, sent.value.text()
     created = sent.value.json()
@@ -127,7 +133,7 @@ def test_trigger_form_refuses_a_bad_value(airflow, page):
     tenant = dialog.locator("input[name=element_tenant]")
     tenant.fill("no spaces allowed!")
     tenant.press("Tab")
-    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith(f"/dags/{DAG_ID}/dagRuns")) as sent:
+    with page.expect_response(is_trigger_post) as sent:
         dialog.get_by_role("button", name="Trigger").click()
     assert sent.value.status == 400
     dialog.get_by_text(re.compile(r"param tenant")).first.wait_for()

@@ -41,7 +41,8 @@ def wait_for_trends_run(airflow, event_id: int, timeout: float = 240) -> dict:
             path = f"/dags/{TRENDS_DAG_ID}/dagRuns/{run['dag_run_id']}/upstreamAssetEvents"
             consumed = airflow.api("GET", path).json()["asset_events"]
             if any(event["id"] == event_id for event in consumed):
-                return airflow.wait_for_run(TRENDS_DAG_ID, run["dag_run_id"], timeout=max(1, deadline - time.monotonic()))
+                left = max(1, deadline - time.monotonic())
+                return airflow.wait_for_run(TRENDS_DAG_ID, run["dag_run_id"], timeout=left)
         time.sleep(2)
     runs = airflow.dag_runs(TRENDS_DAG_ID)
     raise AssertionError(f"no perf_trends run consumed asset event {event_id} in {timeout}s; runs: {runs}\n"

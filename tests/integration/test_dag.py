@@ -72,7 +72,8 @@ def stored_rows() -> list[dict]:
     from perf_profiler.storage.dialect import get_hook
     from perf_profiler.storage.metrics_repo import fetch_metrics
 
-    return sorted(fetch_metrics(get_hook("perf_metrics_db"), dag_id=DAG_ID), key=lambda r: (r["service"], r["endpoint"]))
+    rows = fetch_metrics(get_hook("perf_metrics_db"), dag_id=DAG_ID)
+    return sorted(rows, key=lambda r: (r["service"], r["endpoint"]))
 
 
 def test_dag_file_parses_without_heavy_imports_db_or_network():
@@ -90,7 +91,8 @@ def test_dag_file_parses_without_heavy_imports_db_or_network():
         module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
         elapsed = time.perf_counter() - start
         new = set(sys.modules) - before
-        heavy = sorted(m for m in ("numpy", "aiohttp", "hdrh", "psycopg2", "sqlite3", "perf_profiler.engine.runner", "perf_profiler.storage.metrics_repo") if m in new)
+        heavy = sorted(m for m in ("numpy", "aiohttp", "hdrh", "psycopg2", "sqlite3",
+                                   "perf_profiler.engine.runner", "perf_profiler.storage.metrics_repo") if m in new)
         print(heavy, elapsed)
     """)
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
@@ -164,7 +166,7 @@ def test_all_fast_takes_within_budget_and_rerun_updates_in_place(dag, metrics_db
     assert second.run_id == first.run_id
     assert len(after) == len(before) == 2
     assert [r["id"] for r in after] == [r["id"] for r in before]
-    assert all(a["measured_at"] != b["measured_at"] for a, b in zip(after, before))
+    assert all(a["measured_at"] != b["measured_at"] for a, b in zip(after, before, strict=True))
 
 
 def test_insight_down_keeps_outbox_and_next_run_delivers_each_key_once(dag, metrics_db, monkeypatch):
@@ -191,11 +193,13 @@ def test_insight_down_keeps_outbox_and_next_run_delivers_each_key_once(dag, metr
     assert left[0][0] == 0
 
 
-@pytest.mark.parametrize("bad, field", [
+@pytest.mark.parametrize(("bad", "field"), [
     ('{"version": 1, "services": [{"name": "a", "base_url": "ftp://x", "endpoints": [{"path": "/"}]}]}', "base_url"),
     ('{"version": 1, "services": [{"name": "a", "base_url": "http://x", "endpoints": []}]}', "endpoints"),
-    ('{"version": 1, "services": [{"name": "a", "base_url": "http://x", "endpoints": [{"path": "/"}], "load": {"concurrency": 0}}]}', "concurrency"),
-    ('{"version": 1, "services": [{"name": "a", "base_url": "http://x", "endpoints": [{"path": "/"}], "colour": 1}]}', "colour"),
+    ('{"version": 1, "services": [{"name": "a", "base_url": "http://x", "endpoints": [{"path": "/"}],'
+     ' "load": {"concurrency": 0}}]}', "concurrency"),
+    ('{"version": 1, "services": [{"name": "a", "base_url": "http://x", "endpoints": [{"path": "/"}],'
+     ' "colour": 1}]}', "colour"),
     ('{"version": 1, "services": [', "line"),
     ('{"version": 1, "services": [{"name": "a", "base_url": "http://x", "endpoints": [{"path": "/"}]},'
      ' {"name": "a", "base_url": "http://y", "endpoints": [{"path": "/"}]}]}', "duplicate"),
@@ -233,7 +237,7 @@ def test_params_pick_services_and_override_load_without_failing_on_violation(dag
     assert states["gate"] == "success"
 
 
-@pytest.mark.parametrize("conf, message", [
+@pytest.mark.parametrize(("conf", "message"), [
     ({"requests": 0}, "param 'requests'"),
     ({"concurrency": 10**6}, "param 'concurrency'"),
     ({"services": ["nope"]}, "unknown service 'nope'"),

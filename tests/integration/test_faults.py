@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -208,7 +209,7 @@ def test_store_fails_while_the_db_is_unreachable_and_a_retry_writes_one_row_per_
     from airflow.sdk.exceptions import AirflowFailException
 
     from perf_profiler.model.identity import RunIdentity
-    from perf_profiler.tasks import measure, persist, plan
+    from perf_profiler.tasks import measure, persist
 
     identity = RunIdentity(dag_id=DAG_ID, run_id="scheduled__2026-05-02T02:00:00+00:00", run_type="scheduled",
                            data_interval_start="2026-05-01T02:00:00+00:00",
@@ -216,22 +217,24 @@ def test_store_fails_while_the_db_is_unreachable_and_a_retry_writes_one_row_per_
     database = pg_database.rsplit("/", 1)[1]
     with BenchServer() as server, TcpProxy(PG_HOST, PG_PORT) as proxy:
         monkeypatch.setenv("AIRFLOW_CONN_PERF_METRICS_DB", f"postgresql://postgres@127.0.0.1:{proxy.port}/{database}")
-        plan = _one_service_plan(server.url)
-        results = [measure.benchmark(s) for s in plan["to_probe"]]
+        run_plan = _one_service_plan(server.url)
+        results = [measure.benchmark(s) for s in run_plan["to_probe"]]
         if outage == "closed_port":
             proxy.down()
         else:
             proxy.set_mode("reset")  # accepts, then drops every connection: a server going away
-        with pytest.raises(Exception) as failure:
-            persist.store_metrics(results, plan, identity)
+        # psycopg and psycopg2 both say so: the connection to the (proxied) database failed
+        unreachable = re.escape(f'connection to server at "127.0.0.1", port {proxy.port} failed')
+        with pytest.raises(Exception, match=unreachable) as failure:
+            persist.store_metrics(results, run_plan, identity)
         # an ordinary exception (psycopg OperationalError): Airflow retries it; a config error
         # (AirflowFailException) would not be retried
         assert not isinstance(failure.value, AirflowFailException)
         assert "OperationalError" in type(failure.value).__name__
         proxy.set_mode("forward")
         proxy.up()
-        first = persist.store_metrics(results, plan, identity)
-        second = persist.store_metrics(results, plan, identity)  # a further retry of the same run
+        first = persist.store_metrics(results, run_plan, identity)
+        second = persist.store_metrics(results, run_plan, identity)  # a further retry of the same run
         keys = rows_per_key()
 
     assert first["rows"] == second["rows"] == 2
@@ -344,7 +347,8 @@ from perf_profiler.model.identity import RunIdentity
 config, run_id = sys.argv[1], sys.argv[2]
 run_plan = plan.load_targets(config)
 results = [measure.benchmark(s) for s in run_plan["to_probe"]]
-print("RESULT", json.dumps([[e["endpoint"], e["requests"], e["ok"]] for r in results for e in r["endpoints"]]), flush=True)
+counts = [[e["endpoint"], e["requests"], e["ok"]] for r in results for e in r["endpoints"]]
+print("RESULT", json.dumps(counts), flush=True)
 persist.store_metrics(results, run_plan, RunIdentity(dag_id="perf_profiler", run_id=run_id, run_type="manual"))
 print("STORED", flush=True)
 """
@@ -364,18 +368,19 @@ def test_worker_killed_mid_probe_leaves_no_rows_and_the_retry_is_complete(pg_met
     with BenchServer() as server:
         cfg = json.dumps(config([service("svc", server.url, "/delay/40")], requests=100, concurrency=2,
                                 timeout_s=5.0))
-        errors = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a full pipe would stall the worker
-        worker = subprocess.Popen([sys.executable, "-c", WORKER, cfg, run_id], stdout=subprocess.PIPE,
-                                  stderr=errors, text=True)
-        try:
-            wait_for(lambda: server.stats.hits["/delay/40"] >= 10 or worker.poll() is not None, 90,
-                     "the worker to be mid-probe")
-            assert worker.poll() is None, _stderr_tail(errors)
-            worker.send_signal(signal.SIGKILL)
-            worker.wait(timeout=30)
-        finally:
-            if worker.poll() is None:
-                worker.kill()
+        # a file, not a pipe: a full pipe would stall the worker
+        with tempfile.TemporaryFile(mode="w+") as errors:
+            worker = subprocess.Popen([sys.executable, "-c", WORKER, cfg, run_id], stdout=subprocess.PIPE,
+                                      stderr=errors, text=True)
+            try:
+                wait_for(lambda: server.stats.hits["/delay/40"] >= 10 or worker.poll() is not None, 90,
+                         "the worker to be mid-probe")
+                assert worker.poll() is None, _stderr_tail(errors)
+                worker.send_signal(signal.SIGKILL)
+                worker.wait(timeout=30)
+            finally:
+                if worker.poll() is None:
+                    worker.kill()
         hits_when_killed = server.stats.hits["/delay/40"]
         assert worker.returncode == -signal.SIGKILL
         assert 10 <= hits_when_killed < 100

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,15 +67,21 @@ class Deployment:
         env.update(extra)
         return env
 
-    def run(self, *args: str, timeout: float = 300, **extra: str) -> subprocess.CompletedProcess[str]:
-        """Run a command of the new venv (``airflow``, ``perf-profiler``, ``python``, ``pip``)."""
-        done = subprocess.run([str(self.venv / "bin" / args[0]), *args[1:]], env=self.env(**extra),
+    def run(
+        self, *args: str, timeout: float = 300, env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command of the new venv (``airflow``, ``perf-profiler``, ``python``, ``pip``).
+
+        ``env``: environment variables on top of :meth:`env`'s.
+        """
+        done = subprocess.run([str(self.venv / "bin" / args[0]), *args[1:]], env=self.env(**(env or {})),
                               cwd=self.home, capture_output=True, text=True, timeout=timeout, check=False)
         assert done.returncode == 0, f"{' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         return done
 
     def json_of(self, *args: str, **extra: str) -> object:
-        return json.loads(self.run(*args, **extra).stdout.strip().splitlines()[-1])
+        """The JSON on the last line of a command's output; ``extra``: environment variables."""
+        return json.loads(self.run(*args, env=extra).stdout.strip().splitlines()[-1])
 
 
 def build_wheel(workdir: Path) -> Path:
@@ -141,7 +148,8 @@ def test_install_dags_then_the_dag_parses_and_offers_the_configured_services(dep
     # the deployment's own services, in the installed targets file next to the DAG file
     targets_file = deployment.dags / "config" / "targets.json"
     targets = json.loads(targets_file.read_text())
-    targets["services"] = [dict(service, name=name) for service, name in zip(targets["services"], SERVICES)]
+    kept = targets["services"][:len(SERVICES)]  # the first ones, renamed
+    targets["services"] = [dict(service, name=name) for service, name in zip(kept, SERVICES, strict=True)]
     targets_file.write_text(json.dumps(targets, indent=2))
 
     parsed = deployment.json_of("python", "-c", PARSE_DAGS)

@@ -165,13 +165,15 @@ def test_caps_hold_at_the_boundary_and_refuse_beyond_it(field: str) -> None:
 
     try:
         targets.parse_targets(cfg(at_cap))
+        objection = ""
     except TargetsError as error:  # only a cross-field rule may object, never the cap itself
-        assert "safety cap" not in str(error), error
+        objection = str(error)
+    assert "safety cap" not in objection, objection
     with pytest.raises(TargetsError, match=rf"{key}.*exceeds the safety cap.*{spec.cap.name}"):
         targets.parse_targets(cfg(beyond))
 
 
-@pytest.mark.parametrize("param, cap", [
+@pytest.mark.parametrize(("param", "cap"), [
     ("requests", caps.MAX_REQUESTS), ("concurrency", caps.MAX_CONCURRENCY),
     ("duration_s", caps.MAX_DURATION_S), ("warmup", caps.MAX_WARMUP), ("rate", caps.MAX_RATE),
 ])
@@ -217,7 +219,7 @@ def test_connection_headers_from_password_and_extra(header_conn) -> None:
     assert target_auth.connection_headers(conn_id) == {"authorization": "Basic abc"}, "the extra's own wins"
 
 
-@pytest.mark.parametrize("headers, message", [
+@pytest.mark.parametrize(("headers", "message"), [
     ({"X Bad": "v-canary-1"}, "header name"),
     ({"X-Ok": "v-canary-1\r\nHost: evil"}, "'X-Ok' must be a string without control characters"),
     ({"X-Ok": 5}, "'X-Ok' must be a string"),
@@ -261,7 +263,7 @@ def _all_metrics_db_text(hook: Any) -> str:
     assert {"perf_metrics", "insight_outbox"} <= set(tables)
     from psycopg import sql
 
-    chunks = []
+    chunks: list[str] = []
     with hook.get_conn() as conn, conn.cursor() as cur:
         for table in tables:
             cur.execute(sql.SQL("SELECT t::text FROM {} t").format(sql.Identifier(table)))
@@ -285,7 +287,7 @@ def test_canaries_never_leak_and_hostile_names_are_stored_verbatim(
         "target bearer": f"canary-bearer-{tag}",
         "target api key": f"canary-apikey-{tag}",
     }
-    base, database = pg_database.rsplit("/", 1)
+    database = pg_database.rsplit("/", 1)[1]
     monkeypatch.setenv("AIRFLOW_CONN_PERF_METRICS_DB",
                        f"postgresql://postgres:{canaries['db password']}@127.0.0.1:5432/{database}")
     monkeypatch.setenv("AIRFLOW_CONN_TARGET_AUTH", json.dumps({
@@ -326,6 +328,7 @@ def test_canaries_never_leak_and_hostile_names_are_stored_verbatim(
     stored_text = _all_metrics_db_text(hook)
 
     # XComs of the run (the service dicts travel there: they name the connection, nothing more)
+    assert settings.Session is not None, "dag.test() configured Airflow's ORM"
     with settings.Session() as session:
         xcoms = [str(v) for (v,) in session.execute(
             text("SELECT value FROM xcom WHERE dag_id = :d AND run_id = :r"),

@@ -5,7 +5,7 @@
   ever in flight at once, the last request seen)::
 
       with BenchServer() as srv:
-          run_probe(Service("svc", srv.url, (Endpoint("/delay/20"),)))
+          run_probe(Service(name="svc", base_url=srv.url, endpoints=(Endpoint(path="/delay/20"),)))
           assert srv.stats.max_in_flight <= 10
 
   Routes (any method): ``/ok`` · ``/delay/{ms}`` · ``/flaky/{n}`` (500 on every n-th hit of that
@@ -174,7 +174,9 @@ class BenchServer:
     def stop(self) -> None:
         if self._loop is None:
             return
-        self._loop.call(self._runner.cleanup())
+        if self._runner is not None:  # None when the setup failed before the runner existed
+            self._loop.call(self._runner.cleanup())
+            self._runner = None
         self._loop.close()
         self._loop = None
 

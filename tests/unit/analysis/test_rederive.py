@@ -17,6 +17,7 @@ def test_columns_of_stored_histograms_are_recomputed_the_rest_kept(model: str) -
     stale = {**measured, **{c.name: 0.0 for c in DERIVED_COLUMNS}}
     derived = rederive_row(stale, Budget())
     for column in DERIVED_COLUMNS:
+        assert column.derived is not None, column.name
         stored = HISTOGRAM_COLUMN[column.derived.histogram]
         if stored is not None and measured[stored] is not None:
             assert derived[column.name] == measured[column.name], column.name  # recomputed

@@ -11,7 +11,7 @@ from perf_profiler.model.targets import LoadSettings
 URL = "http://127.0.0.1:9/x"
 
 
-@pytest.mark.parametrize("argv, fragments", [
+@pytest.mark.parametrize(("argv", "fragments"), [
     (["-c", "0", URL], ["load.concurrency: expected a positive integer, got 0"]),
     (["-c", "5000", URL], ["load.concurrency: 5000 exceeds the safety cap of 1000", "MAX_CONCURRENCY"]),
     (["-n", "-5", URL], ["load.requests", "got -5"]),

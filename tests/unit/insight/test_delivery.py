@@ -74,7 +74,7 @@ def outbox(hook) -> list[dict[str, Any]]:
     )
     with closing(hook.get_conn()) as conn, closing(conn.cursor()) as cur:
         cur.execute(f"SELECT {', '.join(columns)} FROM insight_outbox ORDER BY seq")
-        return [dict(zip(columns, row)) for row in cur.fetchall()]
+        return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
 
 
 def free_port() -> int:
@@ -191,7 +191,8 @@ def test_happy_path_delivers_each_key_once(hook, fake):
 def test_changed_row_is_delivered_again_under_a_new_key(hook, fake):
     client = fast_client(fake.url)
     insight.deliver(hook, client, insight_payload.keyed_payloads([make_row()]))
-    report = insight.deliver(hook, client, insight_payload.keyed_payloads([make_row(budget_p95_ms=100.0, verdict="fail")]))
+    changed = insight_payload.keyed_payloads([make_row(budget_p95_ms=100.0, verdict="fail")])
+    report = insight.deliver(hook, client, changed)
 
     assert report.delivered == 1
     assert [r.json["metrics"]["verdict"] for r in fake.received] == ["pass", "fail"]
@@ -229,7 +230,8 @@ def test_several_failed_runs_are_delivered_in_run_order(hook, fake):
     runs = [run_rows(f"run-{n}", ("/a", "/b")) for n in range(3)]
     fake.set_mode("fail")
     for rows in runs[:2]:
-        assert insight.deliver(hook, fast_client(fake.url, retries=0), insight_payload.keyed_payloads(rows)).delivered == 0
+        failed = insight.deliver(hook, fast_client(fake.url, retries=0), insight_payload.keyed_payloads(rows))
+        assert failed.delivered == 0
     fake.set_mode("ok")
     report = insight.deliver(hook, fast_client(fake.url), insight_payload.keyed_payloads(runs[2]))
 

@@ -62,7 +62,7 @@ def test_payload_bytes_and_key_are_those_of_entries_already_queued(row: dict[str
 
 
 def test_canonical_json_refuses_nan() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
         insight_payload.canonical_json({"metrics": {"p95_latency_ms": float("nan")}})
 
 

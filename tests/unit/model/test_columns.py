@@ -103,7 +103,7 @@ def test_derived_columns_are_latency_decimals_of_a_known_histogram() -> None:
     assert C.column("service_p95_ms").derived == C.FromHistogram("service", percentile=95.0)
     assert C.HISTOGRAM_COLUMN == {"latency": "latency_hist", "service": "service_hist", "lag": None}
     assert set(C.PERCENTILES) >= {50.0, 90.0, 95.0, 99.0, 99.9}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^FromHistogram needs exactly one of percentile and stat$"):
         C.FromHistogram("latency", percentile=50.0, stat="min")
 
 

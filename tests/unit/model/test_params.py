@@ -54,7 +54,7 @@ def test_closed_override_clears_a_configured_rate_and_refuses_one_given():
         params.apply(services("open"), {}, {"load_model": "closed", "rate": 10})
 
 
-@pytest.mark.parametrize("conf, message", [
+@pytest.mark.parametrize(("conf", "message"), [
     ({"services": []}, "param 'services'"),
     ({"services": "a"}, "param 'services'"),
     ({"services": ["http://evil.example/"]}, "unknown service"),
@@ -122,7 +122,8 @@ VERDICTS = [
     ("tenant", "team-a", True), ("tenant", "team\n", False), ("tenant", "\nteam", False), ("tenant", "-x", False),
     ("tenant", "a" * 63, True), ("tenant", "a" * 64, False), ("tenant", "x y", False), ("tenant", "ü", False),
     ("tenant", "", False), ("tenant", "a.b_c-D9", True),
-    ("services", ["a"], True), ("services", ["a\n"], False), ("services", [" a"], False), ("services", ["a\u3000"], False),
+    ("services", ["a"], True), ("services", ["a\n"], False), ("services", [" a"], False),
+    ("services", ["a\u3000"], False),
     ("services", ["x'); DROP TABLE t;--"], True), ("services", ["a", "a"], False), ("services", [], False),
     ("services", ["s" * 100], True), ("services", ["s" * 101], False),
 ]
@@ -177,5 +178,5 @@ def test_a_value_gets_the_same_verdict_from_javascript():
         pytest.skip("node is not installed: the browser's regex engine cannot be run here")
     payload = json.dumps({"schemas": params.param_schemas(["a"]), "cases": [[k, v] for k, v, _ in VERDICTS]})
     done = subprocess.run([node, "-e", JS_CHECK], input=payload, capture_output=True, text=True, check=True)
-    for (key, value, ok), verdict in zip(VERDICTS, json.loads(done.stdout)):
+    for (key, value, ok), verdict in zip(VERDICTS, json.loads(done.stdout), strict=True):
         assert verdict == [ok, ok], (key, value)

@@ -337,15 +337,15 @@ def test_a_service_can_go_back_to_the_closed_model():
 # --------------------------------------------------------------------------- the models as values
 
 
-def test_models_are_built_positionally_like_the_engine_does_and_refuse_bad_values():
-    service = Service("svc", "http://127.0.0.1:9/", (Endpoint("/ok"), Endpoint("/x", method="post")),
-                      load=LoadSettings(requests=5))
+def test_models_are_built_from_keywords_like_the_engine_does_and_refuse_bad_values():
+    endpoints = (Endpoint(path="/ok"), Endpoint(path="/x", method="post"))
+    service = Service(name="svc", base_url="http://127.0.0.1:9/", endpoints=endpoints, load=LoadSettings(requests=5))
     assert (service.base_url, [e.name for e in service.endpoints]) == ("http://127.0.0.1:9", ["/ok", "POST /x"])
     with pytest.raises(TargetsError, match=r"^load\.concurrency: expected a positive integer, got 0$"):
         LoadSettings(concurrency=0)
     with pytest.raises(TargetsError, match=r"^service 'svc': endpoints: expected a non-empty list of endpoints"):
-        Service("svc", "http://127.0.0.1:9", ())
-    with pytest.raises(TypeError):
+        Service(name="svc", base_url="http://127.0.0.1:9", endpoints=())
+    with pytest.raises(TypeError):  # a positional value never competes with (or stands in for) a keyword
         Endpoint("/a", path="/b")
 
 

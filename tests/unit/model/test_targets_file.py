@@ -43,7 +43,7 @@ def test_the_dags_folder_setting_is_not_consulted(monkeypatch, tmp_path):
 
 def test_missing_file_names_the_path(tmp_path):
     missing = tmp_path / "nope.json"
-    with pytest.raises(TargetsError, match="nope.json.*PERF_PROFILER_TARGETS_FILE"):
+    with pytest.raises(TargetsError, match=r"nope\.json.*PERF_PROFILER_TARGETS_FILE"):
         load_targets_file(missing)
 
 
@@ -55,7 +55,7 @@ def test_malformed_json_names_source_line_and_column():
 
 
 def test_json_duplicate_keys_and_validation_errors_name_the_source():
-    with pytest.raises(TargetsError, match="^t.json: duplicate key 'requests'"):
+    with pytest.raises(TargetsError, match=r"^t\.json: duplicate key 'requests'"):
         parse_targets_json('{"defaults": {"load": {"requests": 1, "requests": 2}}, "services": []}', "t.json")
     with pytest.raises(TargetsError, match=r"^t.json: services: expected a non-empty list"):
         parse_targets_json('{"services": []}', "t.json")

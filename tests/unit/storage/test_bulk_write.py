@@ -74,9 +74,11 @@ def test_a_key_inserted_concurrently_falls_back_to_the_upsert(
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:  # until the COPY waits for the other writer's key
             waiting = watcher.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'COPY perf_metrics %%'"
-            ).fetchone()[0]
-            if waiting:
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND query LIKE 'COPY perf_metrics %%'"
+            ).fetchone()
+            assert waiting is not None, "count(*) returns one row"
+            if waiting[0]:
                 break
             time.sleep(0.02)
         other.commit()

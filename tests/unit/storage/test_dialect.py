@@ -26,4 +26,4 @@ def test_get_hook_refuses_other_connection_types(monkeypatch: pytest.MonkeyPatch
 
 def test_dialect_of_refuses_other_hooks() -> None:
     with pytest.raises(ValueError, match="need postgres or sqlite"):
-        dialect_of(object())  # type: ignore[arg-type]
+        dialect_of(object())  # type: ignore[arg-type]  # not a hook on purpose: the refusal is under test

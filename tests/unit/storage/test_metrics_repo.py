@@ -1,4 +1,7 @@
-"""perf_profiler.storage.metrics_repo on real PostgreSQL and SQLite databases: upserts, reads, the schema's constraints."""
+"""perf_profiler.storage.metrics_repo on real PostgreSQL and SQLite databases.
+
+Upserts, reads, and the schema's constraints.
+"""
 from __future__ import annotations
 
 import json

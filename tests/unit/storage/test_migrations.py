@@ -42,7 +42,8 @@ def test_migrate_orders_by_number_and_applies_only_new_files(hook: Any, tmp_path
     # Lexical order would run 10_ before 2_ and fail (no table "a" yet).
     _write_migrations(tmp_path, dialect, {
         "10_add_y.sql": "ALTER TABLE a ADD COLUMN y INTEGER;",
-        "2_create_a.sql": "-- a; comment with a semicolon\nCREATE TABLE a (x INTEGER); CREATE TABLE b (z TEXT DEFAULT 'x;y');",
+        "2_create_a.sql": "-- a; comment with a semicolon\n"
+                          "CREATE TABLE a (x INTEGER); CREATE TABLE b (z TEXT DEFAULT 'x;y');",
         "notes.sql": "this is not a migration",
     })  # fmt: skip
     assert migrate(hook, tmp_path) == ["2_create_a.sql", "10_add_y.sql"]

@@ -44,7 +44,7 @@ def test_malformed_values_are_refused_before_the_database(
 def test_check_constraints_hold_for_direct_inserts(migrated: Any, column: str) -> None:
     """The schema itself, not just the store, refuses negative latency/throughput and error_rate > 1."""
     bad = {"p95_ms": -5, "throughput": -1, "error_rate": 1.5}[column]
-    values = dict(zip(ROW_COLUMNS, prepare_row(make_row())))
+    values = dict(zip(ROW_COLUMNS, prepare_row(make_row()), strict=True))
     values[column] = bad
     mark = migrated.placeholder
     sql = f"INSERT INTO perf_metrics ({', '.join(values)}) VALUES ({', '.join([mark] * len(values))})"
@@ -58,7 +58,8 @@ def test_client_saturated_must_be_a_boolean(migrated: Any) -> None:
 
 
 def test_prepare_row_gives_what_both_dialects_store_alike() -> None:
-    values = dict(zip(ROW_COLUMNS, prepare_row(make_row(p95_ms=45.256, measured_at="2024-12-28T01:00:00+01:00"))))
+    row = make_row(p95_ms=45.256, measured_at="2024-12-28T01:00:00+01:00")
+    values = dict(zip(ROW_COLUMNS, prepare_row(row), strict=True))
     assert values["p95_ms"] == 45.26  # DECIMAL(10,2), rounded before SQLite sees it
     assert values["measured_at"] == "2024-12-28T00:00:00.000000+00:00"  # fixed-width UTC text
     assert values["status_codes"] == '{"200":198,"500":2}'  # canonical JSON text
@@ -72,4 +73,5 @@ def test_json_columns_round_trip_non_ascii_text(migrated: Any) -> None:
     (stored,) = fetch_metrics(migrated)
     assert json.loads(stored["saturation_reasons"]) == reasons
     assert json.loads(stored["errors_by_class"]) == {"tïmeout": 1, "status": 1}
-    assert stored["saturation_reasons"] == prepare_row(make_row(saturation_reasons=reasons))[ROW_COLUMNS.index("saturation_reasons")]
+    prepared = prepare_row(make_row(saturation_reasons=reasons))
+    assert stored["saturation_reasons"] == prepared[ROW_COLUMNS.index("saturation_reasons")]

@@ -72,9 +72,14 @@ def test_a_regression_is_recorded_once_updated_and_cleared(hook):
 def test_nothing_is_written_when_the_block_fails(hook):
     row = stored_row(0, 180)
     upsert_metrics(hook, [row])
-    with pytest.raises(RuntimeError), open_trends(hook) as repo:
-        repo.record_regression(row, trends.Baseline(100, 2, 110, 7))
-        raise RuntimeError("judging failed half-way")
+
+    def record_then_fail() -> None:
+        with open_trends(hook) as repo:
+            repo.record_regression(row, trends.Baseline(100, 2, 110, 7))
+            raise RuntimeError("judging failed half-way")
+
+    with pytest.raises(RuntimeError, match="judging failed half-way"):
+        record_then_fail()
     assert hook.get_records("SELECT metric_id FROM perf_regressions") == []
 
 

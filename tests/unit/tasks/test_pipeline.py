@@ -88,6 +88,7 @@ def test_backfill_of_an_interval_without_data_is_skipped(metrics_db):
     run_plan = plan.load_targets(json.dumps({"services": [{"name": "svc", "base_url": "http://127.0.0.1:9",
                                                            "endpoints": [{"path": "/"}]}]}), {}, {}, "backfill")
     identity = RunIdentity(dag_id="perf_profiler", run_id="backfill__x", run_type="backfill",
-                           data_interval_start="2025-01-01T02:00:00+00:00", data_interval_end="2025-01-02T02:00:00+00:00")
+                           data_interval_start="2025-01-01T02:00:00+00:00",
+                           data_interval_end="2025-01-02T02:00:00+00:00")
     with pytest.raises(AirflowSkipException, match="no data for interval"):
         persist.store_metrics([], run_plan, identity)
