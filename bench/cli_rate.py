@@ -38,13 +38,19 @@ def _pin(cpu: int) -> list[str]:
     return ["taskset", "-c", str(cpu)] if shutil.which("taskset") else []
 
 
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
 def _wait_for(port: int) -> None:
     for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        if _listening(port):
             return
-        except OSError:
-            time.sleep(0.1)
+        time.sleep(0.1)
     raise SystemExit("test server did not start")
 
 
@@ -59,7 +65,10 @@ def ours(url: str, n: int, c: int, uvloop: bool) -> float:
 
 def hey(url: str, n: int, c: int) -> float:
     out = subprocess.run([*_pin(0), "hey", "-n", str(n), "-c", str(c), url], check=True, capture_output=True, text=True)
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out.stdout).group(1))
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
+    if rate is None:
+        raise RuntimeError(f"hey printed no request rate: {out.stdout[-500:]!r}")
+    return float(rate.group(1))
 
 
 def main() -> None:
@@ -77,9 +86,13 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}/healthz"
         best = {"perf-profiler (uvloop)": 0.0, "perf-profiler (asyncio)": 0.0, "hey": 0.0}
         for _ in range(args.rounds):
-            best["perf-profiler (uvloop)"] = max(best["perf-profiler (uvloop)"], ours(url, args.requests, args.concurrency, True))
-            best["perf-profiler (asyncio)"] = max(best["perf-profiler (asyncio)"], ours(url, args.requests, args.concurrency, False))
-            best["hey"] = max(best["hey"], hey(url, args.requests, args.concurrency))
+            rates = {
+                "perf-profiler (uvloop)": ours(url, args.requests, args.concurrency, True),
+                "perf-profiler (asyncio)": ours(url, args.requests, args.concurrency, False),
+                "hey": hey(url, args.requests, args.concurrency),
+            }
+            for name, rate in rates.items():
+                best[name] = max(best[name], rate)
     finally:
         server.terminate()
         server.wait(10)

@@ -60,14 +60,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def listening(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:``port``."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
 def wait_for_port(port: int, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        if listening(port):
             return
-        except OSError:
-            time.sleep(0.05)
+        time.sleep(0.05)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
@@ -107,9 +114,10 @@ def server_process(cmd: list[str], port: int | None = None, ready_line: str | No
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     try:
         if ready_line is not None:
-            line = proc.stdout.readline()  # type: ignore[union-attr]
+            assert proc.stdout is not None and proc.stderr is not None  # both are PIPEs
+            line = proc.stdout.readline()
             if not line.startswith(ready_line):
-                raise RuntimeError(f"{cmd[0]} did not start: {line!r} {proc.stderr.read()[-500:]}")  # type: ignore[union-attr]
+                raise RuntimeError(f"{cmd[0]} did not start: {line!r} {proc.stderr.read()[-500:]}")
             port = int(line.split()[1])
         assert port is not None
         wait_for_port(port)
@@ -157,11 +165,11 @@ def stall_server(cpus: Cpus, stall_s: float, period_s: float) -> Iterator[str]:
 # and imports (which a 5 s CLI run would otherwise count against us).
 _OURS_CPU = """
 import json, sys, time
-import numpy  # noqa: F401 -- imported before the clock starts, as in a long-lived worker
+import numpy  # unused: imported before the clock starts, as in a long-lived worker
 from perf_profiler.engine.runner import run_probe
 from perf_profiler.model.targets import Endpoint, LoadSettings, Service
 url, duration, concurrency = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
-service = Service("bench", url.rstrip("/"), (Endpoint("/"),),
+service = Service(name="bench", base_url=url.rstrip("/"), endpoints=(Endpoint(path="/"),),
                   load=LoadSettings(requests=None, duration_s=duration, concurrency=concurrency, warmup=500))
 cpu = time.process_time()
 (ep,) = run_probe(service)["endpoints"]
@@ -189,15 +197,26 @@ def ours(url: str, cpus: list[int], pin: Cpus, *args: str, timeout: float = 300)
     return summary
 
 
-def hey(url: str, cpus: list[int], pin: Cpus, duration_s: float, concurrency: int, qps: float | None = None) -> dict[str, Any]:
+def found(pattern: str, out: str) -> str:
+    """The first group of ``pattern``'s first match in a client's output (RuntimeError if none)."""
+    match = re.search(pattern, out)
+    if match is None:
+        raise RuntimeError(f"no {pattern!r} in the client's output: {out[-500:]!r}")
+    return match.group(1)
+
+
+def hey(
+    url: str, cpus: list[int], pin: Cpus, duration_s: float, concurrency: int, qps: float | None = None
+) -> dict[str, Any]:
     cmd = [*pin.pin(*cpus), "hey", "-z", f"{duration_s:g}s", "-c", str(concurrency), "-cpus", str(len(cpus))]
     if qps is not None:
         cmd += ["-q", f"{qps:g}"]
     out = run([*cmd, url], timeout=duration_s + 120)
-    percentiles = {float(p): float(s) * 1000.0 for p, s in re.findall(r"^\s+(\d+(?:\.\d+)?)% in ([\d.]+) secs", out, re.M)}
+    percentiles = {float(p): float(s) * 1000.0
+                   for p, s in re.findall(r"^\s+(\d+(?:\.\d+)?)% in ([\d.]+) secs", out, re.M)}
     total = re.search(r"\[200\]\s+(\d+) responses", out)
     cpu_s = _LAST_CPU_S[0]
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    rate = float(found(r"Requests/sec:\s+([\d.]+)", out))
     answered = sum(int(n) for n in re.findall(r"\[\d{3}\]\s+(\d+) responses", out))
     return {
         "rate": rate,
@@ -205,14 +224,17 @@ def hey(url: str, cpus: list[int], pin: Cpus, duration_s: float, concurrency: in
         "p50_ms": percentiles.get(50.0),
         "p90_ms": percentiles.get(90.0),
         "p99_ms": percentiles.get(99.0),
-        "slowest_ms": float(re.search(r"Slowest:\s+([\d.]+) secs", out).group(1)) * 1000.0,
+        "slowest_ms": float(found(r"Slowest:\s+([\d.]+) secs", out)) * 1000.0,
         "ok": int(total.group(1)) if total else 0,
         "resolution_ms": 0.1,  # hey prints seconds with 4 decimals
     }
 
 
 def _wrk_ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if match is None:
+        raise RuntimeError(f"not a wrk duration: {text!r}")
+    value, unit = match.groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
@@ -221,9 +243,9 @@ def wrk(url: str, cpus: list[int], pin: Cpus, duration_s: float, concurrency: in
     out = run(cmd, timeout=duration_s + 120)
     cpu_s = _LAST_CPU_S[0]
     percentiles = dict(re.findall(r"^\s+(\d+)%\s+([\d.]+(?:us|ms|s))$", out, re.M))
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    requests = int(found(r"(\d+) requests in", out))
     return {
-        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "rate": float(found(r"Requests/sec:\s+([\d.]+)", out)),
         "per_cpu_s": requests / cpu_s if cpu_s else None,
         "p50_ms": _wrk_ms(percentiles["50"]) if "50" in percentiles else None,
         "p99_ms": _wrk_ms(percentiles["99"]) if "99" in percentiles else None,
@@ -274,8 +296,9 @@ def bench_max_rate(cpus: Cpus, duration_s: float, rounds: int, concurrency: int 
 
 def bench_stall(cpus: Cpus, stall_s: float, period_s: float, periods: int, rate: float) -> dict[str, Any]:
     """(b) open loop vs the analytic ground truth on a server that stalls S of every T seconds."""
-    sys.path.insert(0, str(REPO / "bench"))
-    from stall_server import analytic_quantile_s
+    if str(REPO) not in sys.path:
+        sys.path.append(str(REPO))  # bench/ as a namespace package, as the type checker sees it
+    from bench.stall_server import analytic_quantile_s
 
     duration = periods * period_s
     truth = {f"p{p}": round(analytic_quantile_s(q, stall_s, period_s) * 1000.0, 3)
@@ -297,7 +320,8 @@ def bench_stall(cpus: Cpus, stall_s: float, period_s: float, periods: int, rate:
         "stall_s": stall_s, "period_s": period_s, "duration_s": duration, "rate": rate, "in_flight_cap": cap,
         "analytic_ms": truth,
         "open_loop_ms": {"p50": opened["p50_ms"], "p99": opened["p99_ms"], "p999": opened["p999_ms"]},
-        "open_loop_rel_error": {"p99": rel(opened["p99_ms"], truth["p99"]), "p999": rel(opened["p999_ms"], truth["p999"])},
+        "open_loop_rel_error": {"p99": rel(opened["p99_ms"], truth["p99"]),
+                                "p999": rel(opened["p999_ms"], truth["p999"])},
         "open_loop_p50_abs_error_ms": round(opened["p50_ms"] - truth["p50"], 3),
         "open_loop_scheduled": opened["scheduled"], "open_loop_dropped": opened["dropped"],
         "open_loop_lag_p99_ms": opened["lag_p99_ms"], "open_loop_client_saturated": opened["client_saturated"],
@@ -316,7 +340,8 @@ def bench_overhead(cpus: Cpus, rate: float, duration_s: float, rounds: int) -> d
             mine = ours(url, [cpus.client], cpus, "--rate", f"{rate:g}", "--duration", f"{duration_s:g}s",
                         "-c", "100", "--warmup", "200")
             theirs = hey(url, [cpus.client], cpus, duration_s, workers, qps=rate / workers)
-            log(f"(c) p50 ours {mine['p50_ms']:.3f} ms (service {mine['service_p50_ms']:.3f}), hey {theirs['p50_ms']:.3f} ms")
+            log(f"(c) p50 ours {mine['p50_ms']:.3f} ms (service {mine['service_p50_ms']:.3f}), "
+                f"hey {theirs['p50_ms']:.3f} ms")
             if best_ours is None or mine["p50_ms"] < best_ours["p50_ms"]:
                 best_ours = mine
             if best_hey is None or theirs["p50_ms"] < best_hey["p50_ms"]:
@@ -491,14 +516,8 @@ def machine(cpus: Cpus) -> dict[str, Any]:
                   if line.startswith("model name")), platform.processor())
     mem_kb = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
                    if line.startswith("MemTotal")), 0)
-    versions = {}
-    for package in ("aiohttp", "uvloop", "hdrhistogram", "psycopg", "numpy"):
-        try:
-            from importlib.metadata import version
-
-            versions[package] = version(package)
-        except Exception:
-            versions[package] = None
+    versions = {package: installed_version(package)
+                for package in ("aiohttp", "uvloop", "hdrhistogram", "psycopg", "numpy")}
     return {
         "cpu": model, "cpus": len(cpus.all), "memory_gb": round(mem_kb / 1024 / 1024, 1),
         "kernel": platform.release(), "os": platform.platform(), "python": platform.python_version(),
@@ -510,6 +529,16 @@ def machine(cpus: Cpus) -> dict[str, Any]:
         "nginx": (first_line(["nginx", "-v"]) or "?").replace("nginx version: ", ""),
         "git_commit": first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]),
     }
+
+
+def installed_version(package: str) -> str | None:
+    """The installed version of ``package`` (None when it is not installed)."""
+    from importlib.metadata import version
+
+    try:
+        return version(package)
+    except Exception:
+        return None
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -546,10 +575,12 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
         out["c_p50_vs_hey"] = {"target": "our p50 <= hey p50 + 0.3 ms (corrected p50)", "value": c["p50_minus_hey_ms"],
                                "met": c["p50_minus_hey_ms"] <= 0.3}
         out["c_service_p50_vs_hey"] = {"target": "same, service-time p50 (hey also times from the actual send)",
-                                       "value": c["service_p50_minus_hey_ms"], "met": c["service_p50_minus_hey_ms"] <= 0.3}
+                                       "value": c["service_p50_minus_hey_ms"],
+                                       "met": c["service_p50_minus_hey_ms"] <= 0.3}
     d = results.get("d")
     if d:
-        out["d_merge_time"] = {"target": "< 1 s", "value": d["merge_and_percentiles_s"], "met": d["merge_and_percentiles_s"] < 1.0}
+        out["d_merge_time"] = {"target": "< 1 s", "value": d["merge_and_percentiles_s"],
+                               "met": d["merge_and_percentiles_s"] < 1.0}
         out["d_bytes"] = {"target": "<= 16 KB per histogram", "value": d["encoded_bytes_max"],
                           "met": d["encoded_bytes_max"] <= 16 * 1024}
     e = results.get("e")
@@ -577,9 +608,12 @@ def markdown(report: dict[str, Any]) -> str:
     if a:
         best, cpu = a["best_req_per_s"], a["best_req_per_cpu_s"]
         lines.append(
-            f"| a | closed loop, max rate, client on 1 CPU, {a['concurrency']} in flight, {a['duration_s']:g} s, best of {a['rounds']} "
-            f"| {_fmt(best['perf-profiler'], 0)} req/s | hey {_fmt(best['hey'], 0)} req/s · wrk {_fmt(best['wrk'], 0)} req/s "
-            f"| {a['ratio_vs_hey']:.2f}× hey · {a['ratio_vs_wrk']:.2f}× wrk | ≥ 0.5× hey | {_ok(t['a_same_core_wall_vs_hey']['met'])} |")
+            f"| a | closed loop, max rate, client on 1 CPU, {a['concurrency']} in flight, {a['duration_s']:g} s, "
+            f"best of {a['rounds']} "
+            f"| {_fmt(best['perf-profiler'], 0)} req/s "
+            f"| hey {_fmt(best['hey'], 0)} req/s · wrk {_fmt(best['wrk'], 0)} req/s "
+            f"| {a['ratio_vs_hey']:.2f}× hey · {a['ratio_vs_wrk']:.2f}× wrk | ≥ 0.5× hey "
+            f"| {_ok(t['a_same_core_wall_vs_hey']['met'])} |")
         lines.append(
             f"| a | same runs, requests per CPU-second of the client (\"per core\") "
             f"| {_fmt(cpu['perf-profiler'], 0)} | hey {_fmt(cpu['hey'], 0)} · wrk {_fmt(cpu['wrk'], 0)} "
@@ -587,28 +621,35 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {_ok(t['a_per_core_vs_hey']['met'])} |")
         if "processes_2_speedup" in a:
             lines.append(
-                f"| a | same, 2 worker processes over both CPUs (nginx shares them) | {_fmt(best['perf-profiler x2 processes'], 0)} req/s "
-                f"| 1 process {_fmt(best['perf-profiler'], 0)} req/s | {a['processes_2_speedup']:.2f}× | ≥ 1.6× (0.8·K) "
+                f"| a | same, 2 worker processes over both CPUs (nginx shares them) "
+                f"| {_fmt(best['perf-profiler x2 processes'], 0)} req/s "
+                f"| 1 process {_fmt(best['perf-profiler'], 0)} req/s | {a['processes_2_speedup']:.2f}× "
+                f"| ≥ 1.6× (0.8·K) "
                 f"| {_ok(t['a_processes_scaling']['met'])} |")
     b = r.get("b")
     if b:
         truth, got, err = b["analytic_ms"], b["open_loop_ms"], b["open_loop_rel_error"]
         lines.append(
-            f"| b | stall {b['stall_s']:g} s of every {b['period_s']:g} s, open loop {b['rate']:g} req/s for {b['duration_s']:g} s: "
+            f"| b | stall {b['stall_s']:g} s of every {b['period_s']:g} s, "
+            f"open loop {b['rate']:g} req/s for {b['duration_s']:g} s: "
             f"corrected p50 / p99 / p99.9 | {got['p50']:.1f} / {got['p99']:.1f} / {got['p999']:.1f} ms "
             f"| analytic {truth['p50']:.1f} / {truth['p99']:.1f} / {truth['p999']:.1f} ms "
-            f"| p99 {err['p99']:+.1%} · p99.9 {err['p999']:+.1%} | within 10% | {_ok(t['b_stall_within_10pct']['met'])} |")
+            f"| p99 {err['p99']:+.1%} · p99.9 {err['p999']:+.1%} | within 10% "
+            f"| {_ok(t['b_stall_within_10pct']['met'])} |")
         lines.append(
             f"| b | same server, closed loops (50 in flight) p50 / p99 | ours {b['closed_loop_ms']['p50']:.1f} / "
-            f"{b['closed_loop_ms']['p99']:.1f} ms | hey {_fmt(b['hey_ms']['p50'], 1)} / {_fmt(b['hey_ms']['p99'], 1)} ms "
-            f"| p99 {b['closed_loop_ms']['p99'] / truth['p99']:.3f}× / {(b['hey_ms']['p99'] or 0) / truth['p99']:.3f}× the truth "
+            f"{b['closed_loop_ms']['p99']:.1f} ms "
+            f"| hey {_fmt(b['hey_ms']['p50'], 1)} / {_fmt(b['hey_ms']['p99'], 1)} ms "
+            f"| p99 {b['closed_loop_ms']['p99'] / truth['p99']:.3f}× "
+            f"/ {(b['hey_ms']['p99'] or 0) / truth['p99']:.3f}× the truth "
             f"| (far lower: coordinated omission) | – |")
     c = r.get("c")
     if c:
         o, h = c["ours_ms"], c["hey_ms"]
         lines.append(
             f"| c | {c['rate']:g} req/s against nginx, {c['duration_s']:g} s: p50 / p99 "
-            f"| corrected {o['p50']:.2f} / {o['p99']:.2f} ms · service {o['service_p50']:.2f} / {o['service_p99']:.2f} ms "
+            f"| corrected {o['p50']:.2f} / {o['p99']:.2f} ms "
+            f"· service {o['service_p50']:.2f} / {o['service_p99']:.2f} ms "
             f"· lag p99 {o['lag_p99']:.2f} ms | hey -q {_fmt(h['p50'])} / {_fmt(h['p99'])} ms (0.1 ms resolution) "
             f"| p50 {c['p50_minus_hey_ms']:+.2f} ms (service {c['service_p50_minus_hey_ms']:+.2f} ms) "
             f"| ≤ hey + 0.3 ms | {_ok(t['c_p50_vs_hey']['met'])} (service: {_ok(t['c_service_p50_vs_hey']['met'])}) |")
@@ -623,7 +664,8 @@ def markdown(report: dict[str, Any]) -> str:
     if e and "skipped" not in e:
         lines.append(
             f"| e | upsert {e['rows']:,} rows into PostgreSQL via perf_profiler.storage.metrics_repo "
-            f"| new keys {_fmt(e['upsert_new_keys_rows_per_s'])} rows/s · existing keys {_fmt(e['upsert_existing_keys_rows_per_s'])} rows/s "
+            f"| new keys {_fmt(e['upsert_new_keys_rows_per_s'])} rows/s "
+            f"· existing keys {_fmt(e['upsert_existing_keys_rows_per_s'])} rows/s "
             f"| plain COPY {_fmt(e['plain_copy_rows_per_s'])} rows/s | {e['new_keys_ratio_vs_copy']:.2f}× / "
             f"{e['existing_keys_ratio_vs_copy']:.2f}× COPY | ≥ 20k rows/s | {_ok(t['e_upsert_rate']['met'])} |")
     elif e:

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, TriggerRule, Variable, dag, get_current_context, task
 
 from perf_profiler.model.params import form_params
+from perf_profiler.model.result import BenchmarkResult
 from perf_profiler.tasks import settings
 from perf_profiler.tasks.assets import PERF_METRICS_ASSET
 
@@ -60,10 +62,12 @@ def perf_profiler():
 
     @task(pool=settings.benchmark_pool(), max_active_tis_per_dag=settings.max_active_benchmarks(),
           map_index_template="{{ service_name }}")
-    def benchmark(service: dict) -> dict:
+    def benchmark(service: dict) -> BenchmarkResult:
         from perf_profiler.tasks import measure
 
-        get_current_context()["service_name"] = service["name"]
+        # map_index_template is rendered from this task's context, which takes keys of our own;
+        # the Context TypedDict lists Airflow's keys only, hence the cast
+        cast(dict[str, Any], get_current_context())["service_name"] = service["name"]
         return measure.benchmark(service)
 
     @task(outlets=[PERF_METRICS_ASSET], trigger_rule=TriggerRule.NONE_FAILED)

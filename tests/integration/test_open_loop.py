@@ -20,6 +20,7 @@ from perf_profiler.engine.classify import ERROR_CLASSES
 from perf_profiler.engine.plan import scheduled_arrivals
 from perf_profiler.engine.runner import run_probe
 from perf_profiler.engine.saturation import saturation_limit_ms
+from perf_profiler.model.result import BenchmarkResult
 from perf_profiler.model.targets import Endpoint, LoadSettings, Service
 from servers import BenchServer
 
@@ -38,7 +39,8 @@ def stall_server() -> Iterator[str]:
         stdout=subprocess.PIPE, text=True,
     )
     try:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert proc.stdout is not None  # stdout=PIPE
+        line = proc.stdout.readline()
         assert line.startswith("LISTENING "), line
         yield f"http://127.0.0.1:{int(line.split()[1])}"
     finally:
@@ -52,12 +54,14 @@ def server() -> Iterator[BenchServer]:
         yield srv
 
 
-def probe(url: str, *endpoints: Endpoint, **load: Any) -> dict[str, Any]:
+def probe(url: str, *endpoints: Endpoint, **load: Any) -> BenchmarkResult:
     settings = LoadSettings(**{"warmup": 0, **load})
-    return run_probe(Service("svc", url, tuple(endpoints) or (Endpoint("/"),), load=settings))
+    service = Service(name="svc", base_url=url, endpoints=endpoints or (Endpoint(path="/"),), load=settings)
+    return run_probe(service)
 
 
-def stats(encoded: str) -> histogram.LatencyStats:
+def stats(encoded: str | None) -> histogram.LatencyStats:
+    assert encoded is not None  # service_hist is None in closed-loop entries only
     return histogram.summarize(histogram.decode(encoded))
 
 
@@ -99,7 +103,7 @@ def test_open_loop_reports_the_stall_that_the_closed_loop_hides(stall_server: st
 # --------------------------------------------------------------------------- drops and saturation
 def test_dropped_sends_are_counted_never_skipped(server: BenchServer) -> None:
     # 100 arrivals/s at a 100 ms endpoint need ~10 in flight; the cap is 4
-    result = probe(server.url, Endpoint("/delay/100"), model="open", rate=100.0, duration_s=1.0, concurrency=4)
+    result = probe(server.url, Endpoint(path="/delay/100"), model="open", rate=100.0, duration_s=1.0, concurrency=4)
     (ep,) = result["endpoints"]
     assert ep["scheduled"] == 100
     assert ep["requests"] + ep["dropped"] == ep["scheduled"]
@@ -112,7 +116,7 @@ def test_dropped_sends_are_counted_never_skipped(server: BenchServer) -> None:
 
 def test_a_rate_the_generator_cannot_reach_is_flagged_saturated(server: BenchServer) -> None:
     # 20,000 arrivals/s from one Python process sharing its GIL with the server thread
-    result = probe(server.url, Endpoint("/ok"), model="open", rate=20_000.0, duration_s=0.5, concurrency=1000)
+    result = probe(server.url, Endpoint(path="/ok"), model="open", rate=20_000.0, duration_s=0.5, concurrency=1000)
     (ep,) = result["endpoints"]
     assert ep["scheduled"] == 10_000
     assert ep["requests"] + ep["dropped"] == ep["scheduled"]
@@ -124,7 +128,7 @@ def test_a_rate_the_generator_cannot_reach_is_flagged_saturated(server: BenchSer
 
 
 def test_open_loop_result_contract(server: BenchServer) -> None:
-    result = probe(server.url, Endpoint("/delay/5"), model="open", rate=100.0, duration_s=0.5, concurrency=50)
+    result = probe(server.url, Endpoint(path="/delay/5"), model="open", rate=100.0, duration_s=0.5, concurrency=50)
     assert json.loads(json.dumps(result)) == result
     (ep,) = result["endpoints"]
     assert {"model", "rate", "concurrency", "scheduled", "dropped", "drops", "latency_hist", "error_hist",
@@ -143,7 +147,7 @@ def test_open_loop_result_contract(server: BenchServer) -> None:
 
 
 def test_closed_loop_carries_lag_and_no_separate_service_histogram(server: BenchServer) -> None:
-    result = probe(server.url, Endpoint("/delay/20"), requests=None, duration_s=0.3, concurrency=2)
+    result = probe(server.url, Endpoint(path="/delay/20"), requests=None, duration_s=0.3, concurrency=2)
     (ep,) = result["endpoints"]
     assert ep["model"] == "closed" and ep["rate"] is None
     assert ep["service_hist"] is None  # the closed loop's latency is the service time
@@ -156,8 +160,8 @@ def test_closed_loop_carries_lag_and_no_separate_service_histogram(server: Bench
 def test_endpoint_caps_bound_rate_and_concurrency(server: BenchServer) -> None:
     result = probe(
         server.url,
-        Endpoint("/delay/50", max_concurrency=2),
-        Endpoint("/ok", max_rate=50.0),
+        Endpoint(path="/delay/50", max_concurrency=2),
+        Endpoint(path="/ok", max_rate=50.0),
         model="open", rate=200.0, duration_s=0.5, concurrency=8,
     )
     capped_concurrency, capped_rate = result["endpoints"]
@@ -169,7 +173,7 @@ def test_endpoint_caps_bound_rate_and_concurrency(server: BenchServer) -> None:
 
 def test_closed_loop_obeys_the_endpoint_max_rate(server: BenchServer) -> None:
     started = time.perf_counter()
-    result = probe(server.url, Endpoint("/ok", max_rate=100.0), requests=21, concurrency=4)
+    result = probe(server.url, Endpoint(path="/ok", max_rate=100.0), requests=21, concurrency=4)
     elapsed = time.perf_counter() - started
     assert result["endpoints"][0]["ok"] == 21
     assert elapsed >= 0.19  # 21 slots 10 ms apart
@@ -177,7 +181,7 @@ def test_closed_loop_obeys_the_endpoint_max_rate(server: BenchServer) -> None:
 
 # --------------------------------------------------------------------------- worker processes
 def test_two_processes_split_the_closed_load_and_merge_exactly(server: BenchServer) -> None:
-    result = probe(server.url, Endpoint("/delay/10"), Endpoint("/flaky/5"),
+    result = probe(server.url, Endpoint(path="/delay/10"), Endpoint(path="/flaky/5"),
                    requests=41, concurrency=4, warmup=3, processes=2)
     slow, flaky = result["endpoints"]
     assert server.stats.hits["/delay/10"] == 41 + 3
@@ -189,7 +193,8 @@ def test_two_processes_split_the_closed_load_and_merge_exactly(server: BenchServ
 
 
 def test_two_processes_interleave_one_open_schedule(server: BenchServer) -> None:
-    result = probe(server.url, Endpoint("/ok"), model="open", rate=200.0, duration_s=0.5, concurrency=20, processes=2)
+    result = probe(server.url, Endpoint(path="/ok"), model="open", rate=200.0, duration_s=0.5, concurrency=20,
+                   processes=2)
     (ep,) = result["endpoints"]
     assert ep["rate"] == 200.0 and ep["concurrency"] == 20
     assert ep["scheduled"] == 100 == ep["requests"] + ep["dropped"]
@@ -225,7 +230,8 @@ def test_summaries_merge_the_load_fidelity_fields_exactly() -> None:
     assert s.client_saturated is True and s.saturation_reasons == ("4 of 14 sends dropped",)
     assert s.error_rate == 0.0  # drops are not requests: counted apart, and they flag the run
     near = pytest.approx  # HDR buckets: within 1/2048 of the recorded value
-    assert (s.p99_ms, s.service_p99_ms, s.service_p50_ms) == (near(50.0, rel=1e-3), near(25.0, rel=1e-3), near(5.0, rel=1e-3))
+    assert (s.p99_ms, s.service_p99_ms, s.service_p50_ms) == (
+        near(50.0, rel=1e-3), near(25.0, rel=1e-3), near(5.0, rel=1e-3))
     assert (s.lag_p50_ms, s.lag_p99_ms) == (0.1, near(30.0, rel=1e-3))
     assert stats(s.lag_hist).count == 100 and stats(s.service_hist).count == 100
 
@@ -288,15 +294,16 @@ def test_cli_load_flags_override_a_targets_file(server: BenchServer, tmp_path: P
     code = main(["probe", "--targets", str(targets), "--service", "a", "--rate", "40", "--duration", "0.5s", "--json"])
     assert code == 0
     (summary,) = json.loads(capsys.readouterr().out)["summaries"]
-    assert (summary["service"], summary["model"], summary["target_rate"], summary["scheduled"]) == ("a", "open", 40.0, 20)
+    assert (summary["service"], summary["model"], summary["target_rate"], summary["scheduled"]) == (
+        "a", "open", 40.0, 20)
     assert server.stats.hits["/ok"] == 20 and server.stats.hits["/echo"] == 0
 
 
 def test_run_probe_works_when_the_caller_already_runs_an_event_loop(server: BenchServer) -> None:
     import asyncio
 
-    async def caller() -> dict[str, Any]:  # e.g. a notebook, or Playwright's sync API in a session
-        return probe(server.url, Endpoint("/ok"), requests=5, concurrency=2)
+    async def caller() -> BenchmarkResult:  # e.g. a notebook, or Playwright's sync API in a session
+        return probe(server.url, Endpoint(path="/ok"), requests=5, concurrency=2)
 
     from concurrent.futures import ThreadPoolExecutor
 

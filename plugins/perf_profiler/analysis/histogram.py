@@ -137,16 +137,16 @@ def encode(h: HdrHistogram) -> str:
 def decode(encoded: str) -> HdrHistogram:
     """Inverse of ``encode``; raises ValueError for anything that is not one of our histograms."""
     if not isinstance(encoded, str):
-        raise TypeError("encoded histogram must be str, not %s" % type(encoded).__name__)
+        raise TypeError(f"encoded histogram must be str, not {type(encoded).__name__}")
     try:
         payload = HdrHistogramEncoder.decode(encoded)
     except _DECODE_ERRORS as exc:
-        raise ValueError("not an encoded HDR histogram: %s" % _describe(exc)) from exc
+        raise ValueError(f"not an encoded HDR histogram: {_describe(exc)}") from exc
     _check_settings(payload.payload)
     try:
         return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS, hdr_payload=payload)
     except _DECODE_ERRORS as exc:
-        raise ValueError("corrupt HDR histogram counts: %s" % _describe(exc)) from exc
+        raise ValueError(f"corrupt HDR histogram counts: {_describe(exc)}") from exc
 
 
 def merge(encoded: Iterable[str]) -> HdrHistogram:
@@ -180,7 +180,7 @@ def summarize(h: HdrHistogram, percentiles: Sequence[float] = PERCENTILES) -> La
         min_ms=values[0],
         max_ms=values[-1],
         mean_ms=mean_ms,
-        percentiles_ms=dict(zip(percentiles, values[1:-1])),
+        percentiles_ms=dict(zip(percentiles, values[1:-1], strict=True)),
     )
 
 
@@ -214,8 +214,8 @@ def _check_settings(payload: Any) -> None:
     )
     if settings != (LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS):
         raise ValueError(
-            "HDR histogram has settings (lowest, highest, digits) = %r, expected %r"
-            % (settings, (LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS))
+            f"HDR histogram has settings (lowest, highest, digits) = {settings!r}, "
+            f"expected {(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)!r}"
         )
 
 

@@ -86,7 +86,7 @@ def summarize_endpoint(
     another service or endpoint, or with inconsistent counts, raises ValueError.
     """
     if not parts:
-        raise ValueError("no results for service %r endpoint %r" % (service, endpoint))
+        raise ValueError(f"no results for service {service!r} endpoint {endpoint!r}")
     for number, part in enumerate(parts):
         _check_part(service, endpoint, number, part)
     method = _common_method(service, endpoint, parts)
@@ -129,7 +129,7 @@ def _fidelity(
     and the summaries of its service-time and lag histograms."""
     models = sorted({str(part.get("model") or "closed") for part in parts})
     if len(models) != 1:
-        raise ValueError("%s %s was probed with several load models: %s" % (service, endpoint, models))
+        raise ValueError(f"{service} {endpoint} was probed with several load models: {models}")
     # closed loop: no separate service-time histogram, its latency is the service time
     service_parts = [part.get("service_hist") or part["latency_hist"] for part in parts]
     service_h, service_hist = _merge(service_parts)
@@ -155,8 +155,8 @@ def summarize_results(results: Iterable[Mapping[str, Any]]) -> list[EndpointSumm
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for result in results:
         service = _require(result, "service", "benchmark result")
-        for part in _require(result, "endpoints", "benchmark result of %r" % service):
-            name = _require(part, "endpoint", "endpoint entry of %r" % service)
+        for part in _require(result, "endpoints", f"benchmark result of {service!r}"):
+            name = _require(part, "endpoint", f"endpoint entry of {service!r}")
             groups.setdefault((service, name), []).append({**part, "service": service})
     return [summarize_endpoint(svc, name, groups[svc, name]) for svc, name in sorted(groups)]
 
@@ -167,19 +167,16 @@ _PART_KEYS = ("endpoint", "method", "started_at", "finished_at", "requests", "ok
 
 def _check_part(service: str, endpoint: str, number: int, part: Mapping[str, Any]) -> None:
     """Raise ValueError unless ``part`` is a complete, consistent entry of service/endpoint."""
-    where = "part %d of %s %s" % (number, service, endpoint)
+    where = f"part {number} of {service} {endpoint}"
     for key in _PART_KEYS:
         _require(part, key, where)
     if part.get("service", service) != service:
-        raise ValueError("%s belongs to service %r" % (where, part["service"]))
+        raise ValueError(f"{where} belongs to service {part['service']!r}")
     if part["endpoint"] != endpoint:
-        raise ValueError("%s belongs to endpoint %r" % (where, part["endpoint"]))
+        raise ValueError(f"{where} belongs to endpoint {part['endpoint']!r}")
     errors = sum(int(count) for count in part["errors"].values())
     if int(part["requests"]) != int(part["ok"]) + errors:
-        raise ValueError(
-            "%s: requests (%s) != ok (%s) + errors (%s)"
-            % (where, part["requests"], part["ok"], errors)
-        )
+        raise ValueError(f"{where}: requests ({part['requests']}) != ok ({part['ok']}) + errors ({errors})")
 
 
 def _merge(encoded: list[str]) -> tuple[HdrHistogram, str]:
@@ -191,7 +188,7 @@ def _merge(encoded: list[str]) -> tuple[HdrHistogram, str]:
 def _common_method(service: str, endpoint: str, parts: Sequence[Mapping[str, Any]]) -> str:
     methods = sorted({str(part["method"]) for part in parts})
     if len(methods) != 1:
-        raise ValueError("%s %s was probed with several methods: %s" % (service, endpoint, methods))
+        raise ValueError(f"{service} {endpoint} was probed with several methods: {methods}")
     return methods[0]
 
 
@@ -199,4 +196,4 @@ def _require(mapping: Mapping[str, Any], key: str, where: str) -> Any:
     try:
         return mapping[key]
     except (KeyError, TypeError):
-        raise ValueError("%s has no %r" % (where, key)) from None
+        raise ValueError(f"{where} has no {key!r}") from None

@@ -35,7 +35,7 @@ def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[tuple[str, str, s
     numeric = [fmt != "s" for _, _, fmt in columns]
 
     def render(line: list[str]) -> str:
-        cells = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(line, widths, numeric)]
+        cells = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(line, widths, numeric, strict=True)]
         return "  ".join(cells).rstrip()
 
     rule = "  ".join("-" * w for w in widths)

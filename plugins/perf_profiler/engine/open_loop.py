@@ -18,7 +18,7 @@ import aiohttp
 
 from perf_profiler.engine.exchange import RequestSpec, exchange
 from perf_profiler.engine.plan import EndpointPlan, scheduled_arrivals
-from perf_profiler.engine.recorders import EndpointRecorder, InFlight
+from perf_profiler.engine.recorders import EndpointRecorder, InFlight, Samples
 
 #: Open loop: arrivals not sent this long after the end of the schedule are dropped (behind schedule).
 LATE_GRACE_S = 0.1
@@ -27,9 +27,10 @@ _DISPATCH_BURST = 64
 
 
 async def _open_send(
-    session: aiohttp.ClientSession, spec: RequestSpec, recorder: EndpointRecorder, intended: int, flight: InFlight
+    session: aiohttp.ClientSession, spec: RequestSpec, recorder: EndpointRecorder, service: Samples, intended: int,
+    flight: InFlight,
 ) -> None:
-    """One arrival of the open loop, timed from its intended send time and from the actual one."""
+    """One arrival of the open loop, timed from its intended send time and from the actual one (``service``)."""
     clock = time.perf_counter_ns
     sent = clock()
     try:
@@ -41,7 +42,7 @@ async def _open_send(
     if error is None:
         recorder.ok += 1
         recorder.latency.add((done - intended) // 1000)
-        recorder.service.add((done - sent) // 1000)  # type: ignore[union-attr]
+        service.add((done - sent) // 1000)
     else:
         recorder.errors[error] += 1
         recorder.failed.add((done - intended) // 1000)
@@ -53,6 +54,8 @@ async def run_open(
     """The open loop: dispatch arrivals ``share.index, share.index + K, ...`` of the global schedule."""
     assert plan.rate is not None and plan.duration_s is not None
     recorder = EndpointRecorder(open_loop=True)
+    service = recorder.service
+    assert service is not None  # an open-loop recorder has one
     clock = time.perf_counter_ns
     interval_ns = 1e9 / plan.rate
     arrivals = range(plan.share.index, scheduled_arrivals(plan.rate, plan.duration_s), plan.share.count)
@@ -87,7 +90,7 @@ async def run_open(
             recorder.dropped_cap += 1
             continue
         flight.n += 1
-        task = create_task(_open_send(session, spec, recorder, intended, flight))
+        task = create_task(_open_send(session, spec, recorder, service, intended, flight))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     recorder.dropped_late = recorder.scheduled - handled

@@ -110,7 +110,7 @@ def merge_entries(parts: list[EndpointResult]) -> EndpointResult:
         endpoint=first["endpoint"], method=first["method"], path=first["path"],
         started_at=min(p["started_at"] for p in parts), finished_at=max(p["finished_at"] for p in parts),
         model=first["model"],
-        rate=None if first["rate"] is None else sum(p["rate"] for p in parts),  # type: ignore[misc]
+        rate=_total_rate(parts),
         concurrency=sum(p["concurrency"] for p in parts), duration_s=first["duration_s"],
         ok=sum(p["ok"] for p in parts), errors=add_counts(p["errors"] for p in parts),
         status_codes=add_counts(p["status_codes"] for p in parts), scheduled=sum(p["scheduled"] for p in parts),
@@ -124,8 +124,13 @@ def merge_entries(parts: list[EndpointResult]) -> EndpointResult:
     )
 
 
+def _total_rate(parts: list[EndpointResult]) -> float | None:
+    """The parts' rates added up; None when there is none (a closed loop without a pace cap)."""
+    rates = [p["rate"] for p in parts]
+    return None if rates[0] is None else sum(r for r in rates if r is not None)
+
+
 def _merge_optional(encoded: list[str | None]) -> HdrHistogram | None:
     """The merge of histograms that are absent (None) in the closed loop."""
-    if any(e is None for e in encoded):
-        return None
-    return histogram.merge(encoded)  # type: ignore[arg-type]
+    present = [e for e in encoded if e is not None]
+    return histogram.merge(present) if len(present) == len(encoded) else None

@@ -113,15 +113,19 @@ def param_schemas(names: Sequence[str]) -> dict[str, dict[str, Any]]:
     """JSON-schema keyword arguments for every param (default, type, limits, title, section)."""
     properties = RunParams.model_json_schema()["properties"]
     schemas = {key: _form_field(schema) for key, schema in properties.items()}
-    valid = TypeAdapter(ServiceName)
-    offered = []
-    for name in dict.fromkeys(names):  # a name the params would refuse must not break the form
-        try:
-            offered.append(valid.validate_python(name))
-        except ValidationError:
-            continue
+    adapter: TypeAdapter[str] = TypeAdapter(ServiceName)
+    # a name the params would refuse must not break the form: it is left out
+    offered = [valid for name in dict.fromkeys(names) if (valid := _validated(adapter, name)) is not None]
     schemas["services"].update(default=offered or None, examples=offered)
     return schemas
+
+
+def _validated(adapter: TypeAdapter[str], name: str) -> str | None:
+    """``name`` as ``adapter`` validates it, or None when it refuses it."""
+    try:
+        return adapter.validate_python(name)
+    except ValidationError:
+        return None
 
 
 def configured_service_names(targets_file: str | os.PathLike[str] | None) -> list[str]:

@@ -38,7 +38,7 @@ class StrictModel(BaseModel):
         positional = type(self).POSITIONAL
         if len(args) > len(positional):
             raise TypeError(f"{type(self).__name__} takes at most {len(positional)} positional arguments")
-        for key, value in zip(positional, args):
+        for key, value in zip(positional, args, strict=False):  # fewer args than POSITIONAL names is fine
             if key in data:
                 raise TypeError(f"{type(self).__name__} got two values for {key!r}")
             data[key] = value

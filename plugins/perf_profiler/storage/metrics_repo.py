@@ -82,13 +82,13 @@ def fetch_metrics(
         names = [d[0] for d in cur.description]
         records = cur.fetchall()
         conn.rollback()
-    return [normalise_row(dict(zip(names, record))) for record in records]
+    return [normalise_row(dict(zip(names, record, strict=True))) for record in records]
 
 
 def _last_index_per_key(columns: list[list[Any]]) -> list[int]:
     """Indices of the rows to write: an earlier row repeating a key is dropped (one statement may
     not update the same row twice), the last one wins at the place of the first."""
-    by_key = {key: i for i, key in enumerate(zip(*(columns[p] for p in _KEY_AT)))}
+    by_key = {key: i for i, key in enumerate(zip(*(columns[p] for p in _KEY_AT), strict=True))}
     dropped = len(columns[0]) - len(by_key)
     if dropped:
         log.warning("dropped %s perf_metrics rows repeating a key in one batch", dropped)

@@ -122,13 +122,12 @@ def migrate(hook: DbApiHook, sql_dir: Traversable | None = None) -> list[str]:
     """
     dialect = dialect_of(hook)
     pending = discover_migrations(dialect, sql_dir)
-    applied: list[str] = []
     with closing(hook.get_conn()) as conn:
         if dialect == "sqlite":
             conn.isolation_level = None  # we issue BEGIN IMMEDIATE ourselves
-        for migration in pending:
-            if _apply_migration(conn, dialect, hook.placeholder, migration):
-                applied.append(migration.name)
+        # one at a time, in order: the names of those this call applied
+        applied = [migration.name for migration in pending
+                   if _apply_migration(conn, dialect, hook.placeholder, migration)]
     if applied:
         log.info("applied %s migrations: %s", dialect, ", ".join(applied))
     else:

@@ -49,13 +49,13 @@ def validated_columns(rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
         else:
             columns.append([row.get(column, default) for row in rows])
     keys = [columns[p] for p in _KEY_POSITIONS]
-    for column, values in zip(KEY_COLUMNS, keys):
+    for column, values in zip(KEY_COLUMNS, keys, strict=True):
         if not all(type(value) is str and value for value in values):
             for value in values:
                 if not isinstance(value, str) or not value:
                     raise ValueError(f"perf_metrics key column {column!r} must be a non-empty string, got {value!r}")
-    expected_ids = [make_row_id(*key) for key in zip(*keys)]
-    for given, expected_id in zip(columns[_ID_AT], expected_ids):
+    expected_ids = [make_row_id(*key) for key in zip(*keys, strict=True)]
+    for given, expected_id in zip(columns[_ID_AT], expected_ids, strict=True):
         if given != expected_id and str(given) != expected_id:
             raise ValueError(f"perf_metrics row id {given!r} is not make_row_id(...) of its key ({expected_id})")
     columns[_ID_AT] = expected_ids
@@ -91,7 +91,7 @@ def bound_rows(all_columns: list[list[Any]], indices: Sequence[int]) -> list[tup
                                  None if v is None else convert(v, column) for v in values]
         else:
             columns[position] = [None if v is None else convert(v, column) for v in values]
-    return list(zip(*columns))
+    return list(zip(*columns, strict=True))
 
 
 def timestamp_text(value: Any, column: str) -> str:

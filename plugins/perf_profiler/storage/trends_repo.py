@@ -65,7 +65,7 @@ class TrendsConnection:
             (tenant_id, service, endpoint, _midnight(date.fromisoformat(day)),
              _midnight(date.fromisoformat(day) + timedelta(days=1))),
         )
-        return [dict(zip(_DAY_COLUMNS, record)) for record in self._cur.fetchall()]
+        return [dict(zip(_DAY_COLUMNS, record, strict=True)) for record in self._cur.fetchall()]
 
     def upsert_day_rollup(self, tenant_id: str, service: str, endpoint: str, day: str, rollup: DayRollup) -> None:
         """Write (or replace) the rollup of one tenant × service × endpoint × day."""

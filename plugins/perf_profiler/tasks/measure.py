@@ -5,10 +5,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from perf_profiler.model.result import BenchmarkResult
+
 log = logging.getLogger(__name__)
 
 
-def benchmark(service_dict: Mapping[str, Any]) -> dict[str, Any]:
+def benchmark(service_dict: Mapping[str, Any]) -> BenchmarkResult:
     """Probe one service; failures of the target are counted in the result, never raised."""
     from perf_profiler.engine.runner import run_probe
     from perf_profiler.model.secret_headers import with_secret_headers

@@ -13,6 +13,7 @@ import pytest
 from perf_profiler.analysis import histogram
 from perf_profiler.engine.classify import ERROR_CLASSES
 from perf_profiler.engine.runner import run_probe
+from perf_profiler.model.result import BenchmarkResult, EndpointResult
 from perf_profiler.model.targets import Endpoint, LoadSettings, Service
 from servers import BenchServer
 
@@ -27,7 +28,7 @@ def hist_count(encoded: str) -> int:
     return histogram.summarize(histogram.decode(encoded)).count
 
 
-def assert_consistent(ep: dict[str, Any]) -> None:
+def assert_consistent(ep: EndpointResult) -> None:
     """Counts add up and match the histograms."""
     assert set(ep["errors"]) == set(ERROR_CLASSES)
     assert ep["requests"] == ep["ok"] + sum(ep["errors"].values())
@@ -37,17 +38,17 @@ def assert_consistent(ep: dict[str, Any]) -> None:
 
 def _probe(
     url: str, *endpoints: Endpoint, verify_tls: bool = True, use_uvloop: bool | None = None, **load: Any
-) -> dict[str, Any]:
+) -> BenchmarkResult:
     """run_probe for a service ``svc`` at ``url``; ``load`` overrides LoadSettings fields."""
     settings = LoadSettings(**{"requests": 20, "concurrency": 4, "warmup": 0, **load})
-    service = Service("svc", url, tuple(endpoints), load=settings, verify_tls=verify_tls)
+    service = Service(name="svc", base_url=url, endpoints=tuple(endpoints), load=settings, verify_tls=verify_tls)
     result = run_probe(service, use_uvloop=use_uvloop)
     for ep in result["endpoints"]:
-        assert_consistent(ep)  # type: ignore[arg-type]
-    return result  # type: ignore[return-value]
+        assert_consistent(ep)
+    return result
 
 
 @pytest.fixture
-def probe() -> Callable[..., dict[str, Any]]:
+def probe() -> Callable[..., BenchmarkResult]:
     """``probe(url, *endpoints, verify_tls=True, use_uvloop=None, **load)`` -> the result dict."""
     return _probe

@@ -5,16 +5,21 @@ import socket
 
 import aiohttp
 import pytest
+from aiohttp.client_reqrep import ConnectionKey
 
 from perf_profiler.engine.classify import ERROR_CLASSES, classify_error, describe
+
+#: The connection a connector error names (classification looks at the error, not at this).
+KEY = ConnectionKey(host="example.invalid", port=80, is_ssl=False, ssl=True, proxy=None, proxy_auth=None,
+                    proxy_headers_hash=None)
 
 
 @pytest.mark.parametrize(
     ("exc", "error_class"),
     [
-        (aiohttp.ClientConnectorDNSError(None, socket.gaierror(-2, "Name or service not known")), "dns"),
-        (aiohttp.ClientConnectorError(None, socket.gaierror(-3, "Temporary failure")), "dns"),
-        (aiohttp.ClientConnectorError(None, ConnectionRefusedError(111, "refused")), "connect"),
+        (aiohttp.ClientConnectorDNSError(KEY, socket.gaierror(-2, "Name or service not known")), "dns"),
+        (aiohttp.ClientConnectorError(KEY, socket.gaierror(-3, "Temporary failure")), "dns"),
+        (aiohttp.ClientConnectorError(KEY, ConnectionRefusedError(111, "refused")), "connect"),
         (aiohttp.ClientOSError(104, "Connection reset by peer"), "connect"),
         (aiohttp.ServerTimeoutError("read timeout"), "timeout"),
         (TimeoutError(), "timeout"),

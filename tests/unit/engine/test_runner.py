@@ -13,14 +13,14 @@ from servers import BenchServer
 
 pytestmark = pytest.mark.timeout(60)
 
-Probe = Callable[..., dict[str, Any]]
+Probe = Callable[..., BenchmarkResult]
 
 
 def test_endpoints_run_one_after_another_with_their_method_headers_and_body(server: BenchServer, probe: Probe) -> None:
     result = probe(
         server.url,
-        Endpoint("/delay/20"),
-        Endpoint("/echo", method="POST", headers=(("X-Probe", "yes"),), body='{"ping": 1}'),
+        Endpoint(path="/delay/20"),
+        Endpoint(path="/echo", method="POST", headers=(("X-Probe", "yes"),), body='{"ping": 1}'),
         requests=12, concurrency=4,
     )
     slow, echo = result["endpoints"]
@@ -35,7 +35,7 @@ def test_endpoints_run_one_after_another_with_their_method_headers_and_body(serv
 # --------------------------------------------------------------------------- result shape
 @pytest.mark.parametrize("use_uvloop", [True, False])
 def test_result_is_the_json_contract(server: BenchServer, probe: Probe, use_uvloop: bool) -> None:
-    result = probe(server.url, Endpoint("/ok"), requests=10, use_uvloop=use_uvloop)
+    result = probe(server.url, Endpoint(path="/ok"), requests=10, use_uvloop=use_uvloop)
     assert json.loads(json.dumps(result)) == result
     assert result["service"] == "svc" and result["base_url"] == server.url
     assert result["load"] == LoadSettings(requests=10, concurrency=4, warmup=0).model_dump()
@@ -50,15 +50,16 @@ def test_result_is_the_json_contract(server: BenchServer, probe: Probe, use_uvlo
 
 
 def test_result_size_does_not_grow_with_requests(server: BenchServer, probe: Probe) -> None:
-    result = probe(server.url, Endpoint("/ok"), requests=2000, concurrency=8)
+    result = probe(server.url, Endpoint(path="/ok"), requests=2000, concurrency=8)
     assert result["endpoints"][0]["ok"] == 2000
     # histograms grow with the number of distinct buckets hit, not with N (2000 raw samples >= 10 KB)
     assert len(json.dumps(result)) < 8000
 
 
 @pytest.mark.parametrize(
-    ("load", "message"), [({"concurrency": 0}, "concurrency"), ({"requests": None}, "requests"), ({"model": "open"}, "model")]
+    ("load", "message"),
+    [({"concurrency": 0}, "concurrency"), ({"requests": None}, "requests"), ({"model": "open"}, "model")],
 )
 def test_settings_the_engine_cannot_run_are_refused(probe: Probe, load: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        probe("http://127.0.0.1:9", Endpoint("/ok"), **load)
+        probe("http://127.0.0.1:9", Endpoint(path="/ok"), **load)
