@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 EXTRAS := fast,test
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install test e2e demo bench constraints clean
+.PHONY: install lint test e2e demo bench constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,9 +18,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## make test: the whole test suite (real servers, real PostgreSQL and SQLite), with tests/e2e:
+## make lint: ruff (style and bug patterns), mypy (types) and import-linter (the layering contract)
+lint: $(STAMP)
+	$(BIN)/ruff check
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## make test: lint, then the whole test suite (real servers, real PostgreSQL and SQLite), with tests/e2e:
 ## a real Airflow (scheduler, dag-processor, api-server) driven through its UI in headless Chromium
-test: $(STAMP) $(CHROMIUM)
+test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## make e2e: only the end-to-end suite (tests/e2e; screenshots in test-artifacts/)

@@ -60,8 +60,10 @@ def perf_profiler():
         context["ti"].xcom_push(key="plan", value=run_plan)
         return run_plan["to_probe"]
 
+    # multiple_outputs=False: a task annotated `-> dict` would otherwise also push every key of its
+    # result as an XCom of its own (the encoded histograms twice).
     @task(pool=settings.benchmark_pool(), max_active_tis_per_dag=settings.max_active_benchmarks(),
-          map_index_template="{{ service_name }}")
+          map_index_template="{{ service_name }}", multiple_outputs=False)
     def benchmark(service: dict) -> BenchmarkResult:
         from perf_profiler.tasks import measure
 
@@ -70,7 +72,7 @@ def perf_profiler():
         cast(dict[str, Any], get_current_context())["service_name"] = service["name"]
         return measure.benchmark(service)
 
-    @task(outlets=[PERF_METRICS_ASSET], trigger_rule=TriggerRule.NONE_FAILED)
+    @task(outlets=[PERF_METRICS_ASSET], trigger_rule=TriggerRule.NONE_FAILED, multiple_outputs=False)
     def store(plan: dict, results: list[dict]) -> dict:
         from perf_profiler.tasks import persist
 
@@ -96,7 +98,7 @@ def perf_profiler():
 
         return verdict.log_violations(stored)
 
-    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, multiple_outputs=False)
     def post_to_insight(stored: dict) -> dict:
         from perf_profiler.tasks import deliver
 

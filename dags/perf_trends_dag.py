@@ -26,7 +26,7 @@ from perf_profiler.tasks.assets import PERF_METRICS_ASSET
     default_args={"retries": 2},
 )
 def perf_trends():
-    @task
+    @task(multiple_outputs=False)  # one XCom, not one per key of the returned dict
     def analyse() -> dict:
         from perf_profiler.tasks import trends
 

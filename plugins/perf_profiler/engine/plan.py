@@ -11,7 +11,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from perf_profiler.model.targets import LOAD_MODELS, Endpoint, LoadSettings
+from perf_profiler.model.targets import Endpoint, LoadSettings
 
 
 @dataclass(frozen=True)
@@ -66,20 +66,6 @@ def plan_endpoint(load: LoadSettings, endpoint: Endpoint, share: Share) -> Endpo
 def scheduled_arrivals(rate: float, duration_s: float) -> int:
     """How many arrivals a schedule of ``rate``/s holds: times ``i / rate`` in ``[0, duration_s)``."""
     return max(0, math.ceil(rate * duration_s - 1e-9))
-
-
-def check_load(load: LoadSettings) -> None:
-    """Refuse settings the engine cannot run (``targets`` validation should have caught them)."""
-    if load.model not in LOAD_MODELS:
-        raise ValueError(f"unsupported load model {load.model!r}; the probe runs {', '.join(LOAD_MODELS)}")
-    if load.concurrency < 1:  # aiohttp would read limit=0 as "no limit"
-        raise ValueError(f"concurrency must be >= 1, not {load.concurrency}")
-    if load.requests is None and load.duration_s is None:
-        raise ValueError("load needs requests or duration_s")
-    if load.model == "open" and (load.rate is None or load.rate <= 0 or load.duration_s is None):
-        raise ValueError("the open model needs rate > 0 and duration_s")
-    if not 1 <= load.processes <= load.concurrency:
-        raise ValueError(f"processes must be between 1 and concurrency, not {load.processes}")
 
 
 # --------------------------------------------------------------------------- closed-loop gates
@@ -137,5 +123,5 @@ def counted_gate(plan: EndpointPlan) -> tuple[Gate, int]:
     """The gate of the closed loop's counted phase and how many workers it needs."""
     if plan.duration_s is not None:
         return Deadline(plan.duration_s), plan.concurrency
-    assert plan.requests is not None  # check_load
+    assert plan.requests is not None  # LoadSettings requires requests or duration_s
     return Quota(plan.requests), min(plan.concurrency, plan.requests)

@@ -19,7 +19,7 @@ from perf_profiler.common.aio import run_sync
 from perf_profiler.engine.closed_loop import run_closed
 from perf_profiler.engine.exchange import make_session, request_spec
 from perf_profiler.engine.open_loop import run_open
-from perf_profiler.engine.plan import Pacer, Quota, Share, check_load, counted_gate, plan_endpoint
+from perf_profiler.engine.plan import Pacer, Quota, Share, counted_gate, plan_endpoint
 from perf_profiler.engine.results import recorded_entry, service_result
 from perf_profiler.model.result import BenchmarkResult, EndpointResult
 from perf_profiler.model.targets import Endpoint, Service
@@ -45,7 +45,6 @@ async def probe_service(
     ``share``/``sync`` are for the worker processes of ``run_probe`` (this process's part of the
     load and the start line shared with the others).
     """
-    check_load(service.load)
     share = share or Share()
     started_at = time.time()
     async with make_session(service, share) as session:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-from perf_profiler.engine.plan import check_load
 from perf_profiler.engine.probe import probe_service, run_on_loop
 from perf_profiler.engine.processes import run_processes
 from perf_profiler.model.result import BenchmarkResult, EndpointResult
@@ -19,7 +18,6 @@ log = logging.getLogger(__name__)
 
 def run_probe(service: Service, use_uvloop: bool | None = None) -> BenchmarkResult:
     """Sync entry point. ``use_uvloop``: None = when installed, True = required, False = asyncio."""
-    check_load(service.load)
     if service.load.processes > 1:
         result = run_processes(service, use_uvloop)
     else:

@@ -25,8 +25,6 @@ class StrictModel(BaseModel):
     """A frozen, strict pydantic model whose validation errors are ``TargetsError``."""
 
     model_config = STRICT
-    #: Fields that may also be given positionally, in this order (``Endpoint("/healthz")``).
-    POSITIONAL: ClassVar[tuple[str, ...]] = ()
     #: Where its fields sit when it is validated on its own (``load`` -> ``load.concurrency``).
     LABEL: ClassVar[str] = ""
     #: What a value of it is, for ``expected ...``.
@@ -34,14 +32,7 @@ class StrictModel(BaseModel):
     #: Its errors are labelled with its ``name`` (``services[1] 'runtime': ...``).
     OWNER: ClassVar[bool] = False
 
-    def __init__(self, /, *args: Any, **data: Any) -> None:
-        positional = type(self).POSITIONAL
-        if len(args) > len(positional):
-            raise TypeError(f"{type(self).__name__} takes at most {len(positional)} positional arguments")
-        for key, value in zip(positional, args, strict=False):  # fewer args than POSITIONAL names is fine
-            if key in data:
-                raise TypeError(f"{type(self).__name__} got two values for {key!r}")
-            data[key] = value
+    def __init__(self, /, **data: Any) -> None:
         try:
             super().__init__(**data)
             return

@@ -127,7 +127,6 @@ class LoadSettings(LoadFields):
 class Endpoint(StrictModel):
     """One endpoint of a service; ``name`` is what rows and reports call it (default: from the path)."""
 
-    POSITIONAL: ClassVar[tuple[str, ...]] = ("path",)
     LABEL: ClassVar[str] = "endpoint"
     path: UrlPath
     method: Method = "GET"
@@ -154,7 +153,6 @@ class Endpoint(StrictModel):
 class Service(StrictModel):
     """A service to benchmark: its base URL, endpoints, load and budget."""
 
-    POSITIONAL: ClassVar[tuple[str, ...]] = ("name", "base_url", "endpoints")
     LABEL: ClassVar[str] = "service"
     NOUN: ClassVar[str] = "a service object"
     OWNER: ClassVar[bool] = True

@@ -60,6 +60,7 @@ def test_result_size_does_not_grow_with_requests(server: BenchServer, probe: Pro
     ("load", "message"),
     [({"concurrency": 0}, "concurrency"), ({"requests": None}, "requests"), ({"model": "open"}, "model")],
 )
-def test_settings_the_engine_cannot_run_are_refused(probe: Probe, load: dict[str, Any], message: str) -> None:
+def test_settings_the_engine_cannot_run_cannot_even_be_built(probe: Probe, load: dict[str, Any], message: str) -> None:
+    """The engine trusts its LoadSettings: a load it could not run is refused by the model itself."""
     with pytest.raises(ValueError, match=message):
         probe("http://127.0.0.1:9", Endpoint(path="/ok"), **load)
