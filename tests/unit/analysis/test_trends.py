@@ -6,15 +6,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from perf_profiler.analysis import histogram, trends
-from perf_profiler.analysis.reduce import summarize_endpoint
-from perf_profiler.analysis.rows import build_row
-from perf_profiler.model.identity import RunIdentity
-from perf_profiler.model.targets import Budget
+from perf_profiler.analysis import trends
 from perf_profiler.storage.dialect import get_hook
 from perf_profiler.storage.metrics_repo import upsert_metrics
 from perf_profiler.storage.migrations import migrate
 from perf_profiler.tasks import trends as trends_task
+from trend_rows import row_with_p95
 
 START = datetime(2026, 3, 1, 2, 0, tzinfo=timezone.utc)
 
@@ -27,19 +24,9 @@ def hook(metrics_db):
 
 
 def row_for(day: int, p95_ms: float, endpoint: str = "/healthz") -> dict:
-    """A stored row of day ``day`` whose latencies sit around ``p95_ms``."""
-    h = histogram.new_histogram()
-    for value_ms in [p95_ms * 0.5] * 90 + [p95_ms] * 10:
-        histogram.record_us(h, int(value_ms * 1000))
-    finished = (START + timedelta(days=day, minutes=5)).timestamp()
-    part = {"endpoint": endpoint, "method": "GET", "path": endpoint, "started_at": finished - 10,
-            "finished_at": finished, "requests": 100, "ok": 100, "errors": {}, "status_codes": {"200": 100},
-            "latency_hist": histogram.encode(h), "error_hist": histogram.encode(histogram.new_histogram())}
-    when = START + timedelta(days=day)
-    identity = RunIdentity(dag_id="perf_profiler", run_id=f"scheduled__{when.isoformat()}", run_type="scheduled",
-                           data_interval_start=(when - timedelta(days=1)).isoformat(),
-                           data_interval_end=when.isoformat())
-    return build_row(summarize_endpoint("registry", endpoint, [part]), Budget(), identity)
+    """The scheduled run of day ``day``, measured five minutes after its time."""
+    return row_with_p95(p95_ms, START + timedelta(days=day), endpoint, scheduled=True,
+                        measured_after=timedelta(minutes=5))
 
 
 def extras(rows: list[dict]) -> list[dict]:

@@ -6,15 +6,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from perf_profiler.analysis import histogram, trends
-from perf_profiler.analysis.reduce import summarize_endpoint
-from perf_profiler.analysis.rows import build_row
-from perf_profiler.model.identity import RunIdentity
-from perf_profiler.model.targets import Budget
+from perf_profiler.analysis import trends
 from perf_profiler.storage.dialect import get_hook
 from perf_profiler.storage.metrics_repo import upsert_metrics
 from perf_profiler.storage.migrations import migrate
 from perf_profiler.storage.trends_repo import open_trends
+from trend_rows import row_with_p95
 
 START = datetime(2026, 3, 1, 2, 0, tzinfo=timezone.utc)
 
@@ -27,16 +24,8 @@ def hook(metrics_db):
 
 
 def stored_row(hours: float, p95_ms: float, endpoint: str = "/healthz") -> dict:
-    """A row measured ``hours`` after START whose p95 is ``p95_ms`` (as the pipeline builds it)."""
-    h = histogram.new_histogram()
-    for value_ms in [p95_ms * 0.5] * 90 + [p95_ms] * 10:
-        histogram.record_us(h, int(value_ms * 1000))
-    when = START + timedelta(hours=hours)
-    part = {"endpoint": endpoint, "method": "GET", "path": endpoint, "started_at": when.timestamp() - 10,
-            "finished_at": when.timestamp(), "requests": 100, "ok": 100, "errors": {}, "status_codes": {"200": 100},
-            "latency_hist": histogram.encode(h), "error_hist": histogram.encode(histogram.new_histogram())}
-    identity = RunIdentity(dag_id="perf_profiler", run_id=f"manual__{when.isoformat()}", run_type="manual")
-    return build_row(summarize_endpoint("registry", endpoint, [part]), Budget(), identity)
+    """A manual run ``hours`` after START whose p95 is ``p95_ms``."""
+    return row_with_p95(p95_ms, START + timedelta(hours=hours), endpoint)
 
 
 def test_history_is_the_latest_earlier_runs_of_the_same_endpoint(hook):
