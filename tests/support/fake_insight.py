@@ -13,7 +13,7 @@ Every request that reaches a handler is an *arrival* (``arrivals``); only succes
 keys are *received* (``received``, in arrival order); ``deliveries[key]`` counts how many times a key
 was answered 200 (so "each key delivered once" is ``deliveries[key] == 1``).
 
-Used by tests/test_insight.py, the DAG tests and the demo::
+Used by the insight tests (tests/unit/insight), the DAG suites and the demo::
 
     with FakeInsight(token="s3cret") as fake:
         client = InsightClient(fake.url, token="s3cret")

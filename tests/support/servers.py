@@ -18,7 +18,7 @@
 - :func:`self_signed_server_context` -- TLS context with a fresh self-signed certificate, for
   ``BenchServer(ssl_context=...)``.
 
-Used by tests/test_probe.py and the DAG tests.
+Used by the engine tests (tests/unit/engine) and the DAG suites.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Command line: ``perf-profiler probe URL...`` and ``perf-profiler demo-services``.
+"""Command line: ``perf-profiler probe URL...``, ``demo``, ``demo-services`` and ``install-dags DIR``.
 
 ``probe`` runs a closed loop by default (``-n``/``--duration`` with ``-c`` in flight), an open
 loop with ``--rate R --duration D`` (R arrivals per second per URL on a fixed timeline; ``-c``
