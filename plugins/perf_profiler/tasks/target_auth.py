@@ -16,7 +16,9 @@ def connection_headers(conn_id: str) -> dict[str, str]:
 
     The connection's extra ``{"headers": {"X-Api-Key": "..."}}`` gives headers as they are; its
     password, when set, becomes ``Authorization: Bearer <password>`` (unless the extra already has
-    an Authorization header). Every value is registered with Airflow's secrets masker; callers
+    an Authorization header). Every value (and the password) is registered with Airflow's secrets
+    masker whatever the header's name (values shorter than Airflow's
+    ``[logging] min_length_masked_secret`` are not masked by Airflow); callers
     keep them out of XCom, logs and rows (only ``headers_conn_id`` travels).
     """
     from airflow.sdk import BaseHook
@@ -31,8 +33,12 @@ def connection_headers(conn_id: str) -> dict[str, str]:
     headers = dict(headers)
     if conn.password and not any(str(name).lower() == "authorization" for name in headers):
         headers["Authorization"] = f"Bearer {conn.password}"
-    for name, value in headers.items():
+    # Every value is a secret whatever its header's name: no name is passed to the masker, which
+    # would otherwise mask only values under sensitive-looking names (X-Api-Key, not X-Signature).
+    if conn.password:
+        mask_secret(conn.password)
+    for value in headers.values():
         if isinstance(value, str) and value:
-            mask_secret(value, str(name))
+            mask_secret(value)
     log.info("secret headers from connection %s: %s", conn_id, ", ".join(sorted(map(str, headers))) or "none")
     return headers
