@@ -6,6 +6,7 @@ The bound-parameter marker is not kept here: it is the hook's own ``DbApiHook.pl
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from perf_profiler.model.columns import Kind
@@ -21,9 +22,13 @@ __all__ = [
     "NOW_SQL",
     "TABLE_EXISTS_SQL",
     "Dialect",
+    "SqlitePathError",
+    "UnusableStoreError",
+    "check_sqlite_path",
     "declared_type",
     "dialect_of",
     "get_hook",
+    "sqlite_path",
 ]
 
 Dialect = Literal["postgres", "sqlite"]
@@ -74,6 +79,14 @@ COLUMN_TYPES: dict[Dialect, dict[Kind, frozenset[str]]] = {
 _CONN_TYPES: dict[str, Dialect] = {"postgres": "postgres", "postgresql": "postgres", "sqlite": "sqlite"}
 
 
+class UnusableStoreError(RuntimeError):
+    """The metrics store cannot be used as configured; retrying will not change that."""
+
+
+class SqlitePathError(UnusableStoreError):
+    """A SQLite connection's database path cannot be opened (missing directory, or a directory)."""
+
+
 def get_hook(conn_id: str = DEFAULT_CONN_ID) -> DbApiHook:
     """Return a PostgresHook or SqliteHook for the Airflow connection ``conn_id``."""
     from airflow.sdk import BaseHook
@@ -87,7 +100,9 @@ def get_hook(conn_id: str = DEFAULT_CONN_ID) -> DbApiHook:
     if dialect == "sqlite":
         from airflow.providers.sqlite.hooks.sqlite import SqliteHook
 
-        return SqliteHook(sqlite_conn_id=conn_id)
+        hook = SqliteHook(sqlite_conn_id=conn_id)
+        check_sqlite_path(hook)
+        return hook
     raise ValueError(
         f"Airflow connection {conn_id!r} has conn_type {conn.conn_type!r}; "
         "the perf_metrics store needs a 'postgres' or 'sqlite' connection"
@@ -110,3 +125,32 @@ def declared_type(dialect: Dialect, declared: str) -> str:
     if dialect == "postgres":
         return declared
     return re.sub(r"^VARCHAR\(\d+\)$", "VARCHAR", declared.upper().replace(" ", ""))
+
+
+def sqlite_path(hook: DbApiHook) -> str | None:
+    """The file a SqliteHook opens, derived as ``SqliteHook.get_conn`` does; None for in-memory."""
+    uri = hook.get_uri().replace("sqlite:///", "file:", 1)
+    path, _, query = uri.removeprefix("file:").partition("?")
+    if path in ("", ":memory:") or "mode=memory" in query.split("&"):
+        return None
+    return path
+
+
+def check_sqlite_path(hook: DbApiHook) -> None:
+    """Refuse a SQLite database path that cannot be opened, naming it (sqlite3 would only say
+    "unable to open database file"): a missing directory, a directory, or a file as directory."""
+    path = sqlite_path(hook)
+    if path is None:
+        return
+    where = f"SQLite database path {path!r} (Airflow connection {hook.get_conn_id()!r})"
+    target = Path(path)
+    if target.is_dir():
+        raise SqlitePathError(f"{where} is a directory, not a database file")
+    parent = target.parent
+    if not parent.exists():
+        missing = parent
+        while not missing.parent.exists():
+            missing = missing.parent
+        raise SqlitePathError(f"{where}: directory {str(missing)!r} does not exist (create it first)")
+    if not parent.is_dir():
+        raise SqlitePathError(f"{where}: {str(parent)!r} is not a directory")

@@ -23,7 +23,14 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perf_profiler.storage.dialect import DIALECTS, NOW_SQL, TABLE_EXISTS_SQL, Dialect, dialect_of
+from perf_profiler.storage.dialect import (
+    DIALECTS,
+    NOW_SQL,
+    TABLE_EXISTS_SQL,
+    Dialect,
+    UnusableStoreError,
+    dialect_of,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -32,6 +39,7 @@ __all__ = [
     "SQL_DIR_ENV",
     "VERSION_TABLE",
     "Migration",
+    "SchemaTooNewError",
     "applied_versions",
     "discover_migrations",
     "migrate",
@@ -59,6 +67,17 @@ _VERSION_DDL: dict[Dialect, str] = {
         checksum TEXT NOT NULL,
         applied_at TEXT NOT NULL DEFAULT ({NOW_SQL["sqlite"]}))""",
 }
+
+
+class SchemaTooNewError(UnusableStoreError):
+    """The database records a schema version newer than any migration this code knows."""
+
+    def __init__(self, recorded: int, known: int) -> None:
+        super().__init__(
+            f"schema version {recorded} is newer than this perf-profiler knows ({known}): upgrade perf-profiler"
+        )
+        self.recorded = recorded
+        self.known = known
 
 
 @dataclass(frozen=True)
@@ -119,10 +138,14 @@ def migrate(hook: DbApiHook, sql_dir: Traversable | None = None) -> list[str]:
     Each file runs in its own transaction together with its version row. PostgreSQL
     serialises concurrent migrators with ``pg_advisory_xact_lock``; SQLite with
     ``BEGIN IMMEDIATE``. A file already recorded is skipped (a changed checksum is logged).
+
+    A database recording a version newer than the newest file known here raises
+    ``SchemaTooNewError`` before anything is written (no DDL, no version table).
     """
     dialect = dialect_of(hook)
     pending = discover_migrations(dialect, sql_dir)
     with closing(hook.get_conn()) as conn:
+        _refuse_newer_schema(conn, dialect, hook.placeholder, max((m.version for m in pending), default=0))
         if dialect == "sqlite":
             conn.isolation_level = None  # we issue BEGIN IMMEDIATE ourselves
         # one at a time, in order: the names of those this call applied
@@ -147,6 +170,21 @@ def applied_versions(hook: DbApiHook) -> dict[int, str]:
             rows = cur.fetchall()
         conn.rollback()
     return {int(version): name for version, name in rows}
+
+
+def _refuse_newer_schema(conn: Any, dialect: Dialect, mark: str, known: int) -> None:
+    """Raise ``SchemaTooNewError`` when the recorded schema is newer than ``known``; reads only."""
+    with closing(conn.cursor()) as cur:
+        try:
+            cur.execute(TABLE_EXISTS_SQL[dialect].format(mark=mark), (VERSION_TABLE,))
+            recorded = None
+            if cur.fetchone()[0]:
+                cur.execute(f"SELECT max(version) FROM {VERSION_TABLE}")
+                recorded = cur.fetchone()[0]
+        finally:
+            conn.rollback()
+    if recorded is not None and int(recorded) > known:
+        raise SchemaTooNewError(int(recorded), known)
 
 
 def _apply_migration(conn: Any, dialect: Dialect, mark: str, migration: Migration) -> bool:

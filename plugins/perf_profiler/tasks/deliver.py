@@ -28,13 +28,11 @@ def post_to_insight(
     from perf_profiler.insight import client as insight_client
     from perf_profiler.insight import delivery as insight
     from perf_profiler.insight import payload as insight_payload
-    from perf_profiler.storage.dialect import get_hook
     from perf_profiler.storage.metrics_repo import fetch_metrics
-    from perf_profiler.storage.migrations import migrate
+    from perf_profiler.tasks.metrics_db import migrated_hook
 
     identity = stored["identity"]
-    hook = get_hook(db_conn_id)
-    migrate(hook)
+    hook = migrated_hook(db_conn_id)
     rows = [row for run_id in stored["source_run_ids"]
             for row in fetch_metrics(hook, dag_id=identity["dag_id"], run_id=run_id, tenant_id=identity["tenant_id"])]
     try:

@@ -54,15 +54,11 @@ def store_metrics(
     stored for its data interval from their histograms (new budgets → new verdicts, same rows),
     and is skipped, with a log line, when the interval has no stored data.
     """
-    from perf_profiler.storage.dialect import get_hook
     from perf_profiler.storage.metrics_repo import upsert_metrics
-    from perf_profiler.storage.migrations import migrate
     from perf_profiler.tasks import observability
+    from perf_profiler.tasks.metrics_db import migrated_hook
 
-    hook = get_hook(conn_id)
-    applied = migrate(hook)
-    if applied:
-        log.info("applied migrations: %s", ", ".join(applied))
+    hook = migrated_hook(conn_id)  # migrate() logs the migrations it applies
     budgets = budgets_by_endpoint(plan["services"])
     if plan["mode"] == REDERIVE:
         rows = _rederived_rows(hook, identity, budgets)

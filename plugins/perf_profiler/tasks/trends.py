@@ -15,12 +15,10 @@ log = logging.getLogger(__name__)
 
 def analyse_trends(asset_extras: Sequence[Mapping[str, Any]], conn_id: str = DEFAULT_DB_CONN_ID) -> dict[str, Any]:
     """perf_trends: judge the rows behind each Asset event against their history; roll up days."""
-    from perf_profiler.storage.dialect import get_hook
     from perf_profiler.storage.metrics_repo import fetch_metrics
-    from perf_profiler.storage.migrations import migrate
+    from perf_profiler.tasks.metrics_db import migrated_hook
 
-    hook = get_hook(conn_id)
-    migrate(hook)
+    hook = migrated_hook(conn_id)
     rows = [row for extra in asset_extras for run_id in extra.get("source_run_ids", [])
             for row in fetch_metrics(hook, dag_id=extra["dag_id"], run_id=run_id, tenant_id=extra["tenant_id"])]
     regressions = detect_regressions(hook, rows)
