@@ -126,6 +126,7 @@ def _services(args: argparse.Namespace) -> list[Service]:
 def _probe(args: argparse.Namespace) -> int:
     from perf_profiler.analysis.reduce import summarize_results
     from perf_profiler.analysis.report import probe_summary
+    from perf_profiler.engine.fd_limits import FdLimitError
     from perf_profiler.engine.runner import run_probe
 
     try:
@@ -133,7 +134,11 @@ def _probe(args: argparse.Namespace) -> int:
     except TargetsError as error:  # bad flags or a bad file: the model's message, as a usage error
         args.usage_error(str(error))  # exits
         return 2
-    results = [run_probe(service, use_uvloop=args.uvloop) for service in services]
+    try:
+        results = [run_probe(service, use_uvloop=args.uvloop) for service in services]
+    except FdLimitError as error:  # refused before sending: the numbers and what to do, no traceback
+        print(f"perf-profiler probe: error: {error}", file=sys.stderr)
+        return 2
     summaries = summarize_results(results)
     if args.json:
         print(json.dumps({"results": results, "summaries": [s.to_dict() for s in summaries]}, indent=2))

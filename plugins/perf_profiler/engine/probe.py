@@ -19,6 +19,7 @@ import aiohttp
 from perf_profiler.common.aio import run_sync
 from perf_profiler.engine.closed_loop import run_closed
 from perf_profiler.engine.exchange import make_session, request_spec
+from perf_profiler.engine.fd_limits import ensure_fd_budget
 from perf_profiler.engine.open_loop import run_open
 from perf_profiler.engine.plan import Pacer, Quota, Share, counted_gate, plan_endpoint
 from perf_profiler.engine.results import recorded_entry, service_result
@@ -47,10 +48,17 @@ async def probe_service(
     load and the start line shared with the others).
     """
     share = share or Share()
+    ensure_fd_budget(max(1, share.part(service.load.concurrency)), probe_label(service, share))
     started_at = time.time()
     async with make_session(service, share) as session:
         endpoints = [await _probe_endpoint(session, service, ep, share, sync) for ep in service.endpoints]
     return service_result(service, started_at, time.time(), endpoints)
+
+
+def probe_label(service: Service, share: Share) -> str:
+    """``service 'api'``, or ``service 'api', process 2 of 4`` in a worker process (for messages)."""
+    where = f", process {share.index + 1} of {share.count}" if share.count > 1 else ""
+    return f"service {service.name!r}{where}"
 
 
 async def _probe_endpoint(

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from perf_profiler.engine.probe import probe_service, run_on_loop
+from perf_profiler.engine.fd_limits import ensure_fd_budget
+from perf_profiler.engine.plan import Share
+from perf_profiler.engine.probe import probe_label, probe_service, run_on_loop
 from perf_profiler.engine.processes import run_processes
 from perf_profiler.model.result import BenchmarkResult, EndpointResult
 from perf_profiler.model.targets import Service
@@ -17,8 +19,13 @@ log = logging.getLogger(__name__)
 
 
 def run_probe(service: Service, use_uvloop: bool | None = None) -> BenchmarkResult:
-    """Sync entry point. ``use_uvloop``: None = when installed, True = required, False = asyncio."""
-    if service.load.processes > 1:
+    """Sync entry point. ``use_uvloop``: None = when installed, True = required, False = asyncio.
+
+    Raises ``fd_limits.FdLimitError`` before any request when the open-file limit is too low.
+    """
+    if service.load.processes > 1:  # refused here, before any worker starts; raised limits are inherited
+        biggest = Share(0, service.load.processes)
+        ensure_fd_budget(biggest.part(service.load.concurrency), probe_label(service, biggest))
         result = run_processes(service, use_uvloop)
     else:
         result = run_on_loop(probe_service(service), use_uvloop)
