@@ -4,10 +4,16 @@ Precedence when several things go wrong: an exception (timeout, reset, ...) deci
 otherwise an unexpected status is ``status`` (even when its body is also too large); otherwise a
 body over ``max_body_bytes`` is ``body_too_large``. Any response that arrived counts in
 ``status_codes``. Bodies are read raw (``auto_decompress=False``): the cap is on wire bytes.
+
+Redirects are followed here, not by aiohttp (``engine.redirects`` says which and how): the
+request, its redirects and every body read share one ``timeout_s``; ``status_codes`` counts the
+last response of each exchange, and each redirect followed counts in the recorder's ``redirects``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -16,9 +22,17 @@ from yarl import URL
 from perf_profiler.engine.classify import classify_error, describe
 from perf_profiler.engine.plan import Share
 from perf_profiler.engine.recorders import EndpointRecorder
+from perf_profiler.engine.redirects import (
+    MAX_REDIRECTS,
+    REDIRECT_STATUSES,
+    RedirectPolicy,
+    RedirectRefused,
+    next_hop,
+    same_origin_policy,
+)
 from perf_profiler.model.targets import Endpoint, LoadSettings, Service
 
-MAX_REDIRECTS = 10
+__all__ = ["MAX_REDIRECTS", "RequestSpec", "exchange", "make_session", "read_capped", "request_spec"]
 
 
 @dataclass(frozen=True)
@@ -30,11 +44,19 @@ class RequestSpec:
     expected: frozenset[int]
     max_body: int
     kwargs: dict[str, Any]
+    redirects: RedirectPolicy
+    timeout: aiohttp.ClientTimeout = field(default_factory=aiohttp.ClientTimeout)
 
 
-def request_spec(base_url: str, endpoint: Endpoint, load: LoadSettings) -> RequestSpec:
-    """The request to send to ``endpoint`` of the service at ``base_url``."""
-    kwargs: dict[str, Any] = {"allow_redirects": True, "max_redirects": MAX_REDIRECTS}
+def request_spec(
+    base_url: str, endpoint: Endpoint, load: LoadSettings, redirects: RedirectPolicy | None = None
+) -> RequestSpec:
+    """The request to send to ``endpoint`` of the service at ``base_url``.
+
+    ``redirects``: the service's redirect policy (``engine.redirects.redirect_policy``); None
+    follows same-origin redirects only.
+    """
+    kwargs: dict[str, Any] = {"allow_redirects": False}
     if endpoint.headers:
         kwargs["headers"] = dict(endpoint.headers)
     if endpoint.body is not None:
@@ -45,6 +67,8 @@ def request_spec(base_url: str, endpoint: Endpoint, load: LoadSettings) -> Reque
         expected=frozenset(endpoint.expected_status),
         max_body=load.max_body_bytes,
         kwargs=kwargs,
+        redirects=redirects or same_origin_policy(base_url),
+        timeout=aiohttp.ClientTimeout(total=load.timeout_s, connect=load.connect_timeout_s),
     )
 
 
@@ -62,9 +86,12 @@ async def read_capped(content: aiohttp.StreamReader, cap: int) -> bool:
 
 async def exchange(session: aiohttp.ClientSession, spec: RequestSpec, recorder: EndpointRecorder) -> str | None:
     """One HTTP exchange (send -> full body read): None when it succeeded, else its error class."""
+    started = time.monotonic()
     try:
         async with session.request(spec.method, spec.url, **spec.kwargs) as resp:
             status = resp.status
+            if status in REDIRECT_STATUSES:
+                return await _follow(session, spec, recorder, resp, started)
             codes = recorder.status_codes
             codes[status] = codes.get(status, 0) + 1
             complete = await read_capped(resp.content, spec.max_body)
@@ -76,10 +103,58 @@ async def exchange(session: aiohttp.ClientSession, spec: RequestSpec, recorder: 
                 return "body_too_large"
             return None
     except Exception as exc:  # failures are data: classified and counted, never raised
-        error = classify_error(exc)
-        if error not in recorder.first_error:
-            recorder.first_error[error] = describe(exc)
-        return error
+        return _failed(exc, recorder)
+
+
+async def _follow(
+    session: aiohttp.ClientSession, spec: RequestSpec, recorder: EndpointRecorder,
+    resp: aiohttp.ClientResponse, started: float,
+) -> str | None:
+    """The rest of an exchange whose response ``resp`` redirects (``engine.redirects``)."""
+    method, kwargs, hops = spec.method, spec.kwargs, 0
+    while True:  # resp redirects
+        try:
+            hop = next_hop(spec.redirects, hops, method, resp.url, resp.status, resp.headers.get("Location"), kwargs)
+            if not await read_capped(resp.content, spec.max_body):
+                resp.close()
+        except RedirectRefused:
+            codes = recorder.status_codes
+            codes[resp.status] = codes.get(resp.status, 0) + 1  # the last response of the exchange
+            raise
+        finally:
+            resp.release()
+        left = None
+        if spec.timeout.total:  # the redirects share the request's timeout
+            left = spec.timeout.total - (time.monotonic() - started)
+            if left <= 0:
+                raise asyncio.TimeoutError
+        method, kwargs, hops = hop.method, hop.kwargs, hops + 1
+        recorder.redirects += 1
+        timeout = aiohttp.ClientTimeout(total=left, connect=spec.timeout.connect)
+        resp = await session.request(method, hop.url, timeout=timeout, **kwargs)
+        if resp.status not in REDIRECT_STATUSES:
+            async with resp:
+                return await _settle(spec, recorder, resp)
+
+
+async def _settle(spec: RequestSpec, recorder: EndpointRecorder, resp: aiohttp.ClientResponse) -> str | None:
+    """Count the final response of an exchange and read its body (as the hot path does)."""
+    status = resp.status
+    codes = recorder.status_codes
+    codes[status] = codes.get(status, 0) + 1
+    complete = await read_capped(resp.content, spec.max_body)
+    if not complete:
+        resp.close()
+    if status not in spec.expected:
+        return "status"
+    return None if complete else "body_too_large"
+
+
+def _failed(exc: Exception, recorder: EndpointRecorder) -> str:
+    error = "redirect" if isinstance(exc, RedirectRefused) else classify_error(exc)
+    if error not in recorder.first_error:
+        recorder.first_error[error] = describe(exc)
+    return error
 
 
 def make_session(service: Service, share: Share) -> aiohttp.ClientSession:

@@ -22,6 +22,7 @@ from perf_profiler.engine.exchange import make_session, request_spec
 from perf_profiler.engine.fd_limits import ensure_fd_budget
 from perf_profiler.engine.open_loop import run_open
 from perf_profiler.engine.plan import Pacer, Quota, Share, counted_gate, plan_endpoint
+from perf_profiler.engine.redirects import redirect_policy
 from perf_profiler.engine.results import recorded_entry, service_result
 from perf_profiler.model.result import BenchmarkResult, EndpointResult
 from perf_profiler.model.targets import Endpoint, Service
@@ -66,7 +67,7 @@ async def _probe_endpoint(
 ) -> EndpointResult:
     load = service.load
     plan = plan_endpoint(load, endpoint, share)
-    spec = request_spec(service.base_url, endpoint, load)
+    spec = request_spec(service.base_url, endpoint, load, redirect_policy(service))
     if plan.warmup > 0:
         await run_closed(session, spec, Quota(plan.warmup), min(plan.concurrency, plan.warmup))
     t0_ns = await sync.start_line() if sync is not None else time.perf_counter_ns()

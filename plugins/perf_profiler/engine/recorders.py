@@ -53,6 +53,7 @@ class EndpointRecorder:
         "lag",
         "latency",
         "ok",
+        "redirects",
         "scheduled",
         "service",
         "status_codes",
@@ -68,6 +69,7 @@ class EndpointRecorder:
         self.lag = Samples()  # scheduling lag of the generator
         self.first_error: dict[str, str] = {}  # error class -> description of its first example
         self.scheduled = 0
+        self.redirects = 0  # redirects followed (every hop of every exchange)
         self.dropped_cap = 0
         self.dropped_late = 0
 

@@ -41,7 +41,7 @@ def assemble_entry(
     endpoint: str, method: str, path: str, started_at: float, finished_at: float,
     model: str, rate: float | None, concurrency: int, duration_s: float | None,
     ok: int, errors: Mapping[str, int], status_codes: Mapping[Any, int], scheduled: int,
-    dropped_cap: int, dropped_late: int,
+    dropped_cap: int, dropped_late: int, redirects: int,
     latency: HdrHistogram, failed: HdrHistogram, service: HdrHistogram | None, lag: HdrHistogram,
     reasons: list[str],
 ) -> EndpointResult:
@@ -76,6 +76,7 @@ def assemble_entry(
         "lag_p99_ms": lag_stats.p99_ms,
         "client_saturated": bool(reasons),
         "saturation_reasons": reasons,
+        "redirects": redirects,
     }
 
 
@@ -94,6 +95,7 @@ def recorded_entry(
         model=plan.model, rate=plan.share_rate, concurrency=plan.concurrency, duration_s=plan.duration_s,
         ok=recorder.ok, errors=recorder.errors, status_codes=recorder.status_codes,
         scheduled=recorder.scheduled, dropped_cap=recorder.dropped_cap, dropped_late=recorder.dropped_late,
+        redirects=recorder.redirects,
         latency=latency, failed=failed, service=None if recorder.service is None else recorder.service.finish(),
         lag=lag, reasons=reasons,
     )
@@ -116,6 +118,7 @@ def merge_entries(parts: list[EndpointResult]) -> EndpointResult:
         status_codes=add_counts(p["status_codes"] for p in parts), scheduled=sum(p["scheduled"] for p in parts),
         dropped_cap=sum(p["drops"]["in_flight_cap"] for p in parts),
         dropped_late=sum(p["drops"]["behind_schedule"] for p in parts),
+        redirects=sum(p.get("redirects", 0) for p in parts),
         latency=histogram.merge(p["latency_hist"] for p in parts),
         failed=histogram.merge(p["error_hist"] for p in parts),
         service=_merge_optional([p["service_hist"] for p in parts]),

@@ -54,6 +54,7 @@ class EndpointResult(_EndpointCore, total=False):
     lag_p99_ms: float
     client_saturated: bool  # (absent: False)
     saturation_reasons: list[str]  # plain-language reasons, empty when not saturated
+    redirects: int  # redirects followed, every hop of every counted request  (absent: 0)
 
 
 class BenchmarkResult(TypedDict):

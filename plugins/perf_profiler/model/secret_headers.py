@@ -2,7 +2,9 @@
 
 The targets config names only ``headers_conn_id``; ``tasks.target_auth`` reads the connection at
 probe time and ``with_secret_headers`` puts its headers on every endpoint of a copy of the
-service. That copy holds secrets: it is never dumped, logged or stored.
+service. That copy holds secrets: it is never dumped, logged or stored. It is an
+:class:`ArmedService`, which also names those headers, so the engine can keep them from any
+other origin a redirect leads to.
 """
 from __future__ import annotations
 
@@ -13,7 +15,18 @@ from perf_profiler.model.http_values import has_control, is_header_name
 from perf_profiler.model.targets import Service
 
 
-def with_secret_headers(service: Service, headers: Mapping[str, str], source: str = "connection") -> Service:
+class ArmedService(Service):
+    """A service whose endpoints carry secret headers; ``secret_header_names`` names them (lower-case)."""
+
+    secret_header_names: frozenset[str] = frozenset()
+
+
+def secret_header_names(service: Service) -> frozenset[str]:
+    """The lower-case names of the secret headers ``service`` carries (none unless armed)."""
+    return service.secret_header_names if isinstance(service, ArmedService) else frozenset()
+
+
+def with_secret_headers(service: Service, headers: Mapping[str, str], source: str = "connection") -> ArmedService:
     """``service`` with ``headers`` added to every endpoint (they win over same-named endpoint headers).
 
     Errors name the header, never its value. The copy is not validated again: the secret-looking
@@ -33,4 +46,5 @@ def with_secret_headers(service: Service, headers: Mapping[str, str], source: st
         ep.model_copy(update={"headers": tuple(h for h in ep.headers if h[0].lower() not in names) + tuple(secret)})
         for ep in service.endpoints
     )
-    return service.model_copy(update={"endpoints": endpoints})
+    fields = {**dict(service), "endpoints": endpoints, "secret_header_names": secret_header_names(service) | names}
+    return ArmedService.model_construct(set(fields), **fields)

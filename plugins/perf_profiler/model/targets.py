@@ -61,6 +61,7 @@ from perf_profiler.model.http_values import (
     StatusCodes,
     UrlPath,
 )
+from perf_profiler.model.origins import Origins
 from perf_profiler.model.strict import StrictModel
 
 __all__ = ["LOAD_MODELS", "Budget", "Endpoint", "LoadFields", "LoadSettings", "Service", "TargetsConfig",
@@ -167,6 +168,9 @@ class Service(StrictModel):
     #: Airflow connection whose secret headers are added to every request (``with_secret_headers``).
     #: Only the connection's id is here: the values are read inside the benchmark task at probe time.
     headers_conn_id: ConnId | None = None
+    #: Origins besides the service's own that its redirects may lead to (default: same origin only).
+    #: Secret headers (``headers_conn_id``) are never sent to another origin, even one listed here.
+    redirect_origins: Origins = ()
 
     @model_validator(mode="before")
     @classmethod

@@ -126,5 +126,7 @@ def test_request_spec_holds_what_the_hot_path_needs() -> None:
     endpoint = Endpoint.model_validate({"path": "/x", "method": "post", "headers": (("X-A", "b"),), "body": '{"k": 1}'})
     spec = request_spec("http://127.0.0.1:1/", endpoint, LoadSettings(max_body_bytes=10))
     assert (spec.method, str(spec.url), spec.max_body, spec.expected) == ("POST", "http://127.0.0.1:1/x", 10, {200})
-    assert spec.kwargs == {"allow_redirects": True, "max_redirects": MAX_REDIRECTS,
-                           "headers": {"X-A": "b"}, "data": b'{"k": 1}'}
+    # redirects are followed by the exchange itself (same origin only without a policy), at most 10
+    assert spec.kwargs == {"allow_redirects": False, "headers": {"X-A": "b"}, "data": b'{"k": 1}'}
+    assert spec.redirects.home == "http://127.0.0.1:1" and not spec.redirects.allowed
+    assert spec.redirects.max_hops == MAX_REDIRECTS == 10
