@@ -4,6 +4,9 @@
 loop with ``--rate R --duration D`` (R arrivals per second per URL on a fixed timeline; ``-c``
 is then the cap on requests in flight). ``--targets FILE`` probes the services of a targets
 config instead of URLs; any load flag given on the command line overrides their ``load``.
+Probing is read-only by default (policy P-3): a targets file's POST/PUT/PATCH/DELETE endpoints
+need the service's ``allow_state_changing_methods: true`` or ``--allow-writes``, and every probe
+with such a method prints a warning.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from urllib.parse import urlsplit
 
 from perf_profiler.model.caps import MAX_CONCURRENCY
 from perf_profiler.model.errors import TargetsError
-from perf_profiler.model.targets import LoadSettings, Service
+from perf_profiler.model.targets import LoadSettings, Service, state_changing
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -113,7 +116,8 @@ def _services(args: argparse.Namespace) -> list[Service]:
     from perf_profiler.model.targets_file import load_targets_file
 
     if args.targets:
-        services = [s for s in load_targets_file(args.targets) if not args.service or s.name in args.service]
+        services = [s for s in load_targets_file(args.targets, allow_writes=args.allow_writes)
+                    if not args.service or s.name in args.service]
         missing = set(args.service or ()) - {s.name for s in services}
         if missing:
             raise TargetsError(f"no service named {', '.join(sorted(missing))} in {args.targets}")
@@ -134,6 +138,11 @@ def _probe(args: argparse.Namespace) -> int:
     except TargetsError as error:  # bad flags or a bad file: the model's message, as a usage error
         args.usage_error(str(error))  # exits
         return 2
+    for service in services:
+        writes = state_changing(service)
+        if writes:
+            print(f"warning: {service.name}: probing with state-changing methods ({', '.join(writes)}); "
+                  "the target's data may change", file=sys.stderr)
     try:
         results = [run_probe(service, use_uvloop=args.uvloop) for service in services]
     except FdLimitError as error:  # refused before sending: the numbers and what to do, no traceback
@@ -183,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="spread each service's load over this many processes (default 1)")
     probe.add_argument("--targets", default=None, metavar="FILE",
                        help="probe the services of this targets file (the load flags given override theirs)")
+    probe.add_argument("--allow-writes", action="store_true", default=False,
+                       help="with --targets: allow POST/PUT/PATCH/DELETE endpoints in every service "
+                            "(read-only otherwise, unless a service sets allow_state_changing_methods)")
     probe.add_argument("--service", action="append", default=None, metavar="NAME",
                        help="with --targets: only this service (repeatable)")
     probe.add_argument("--warmup", type=int, default=None, help="uncounted warm-up requests per URL (default 10)")

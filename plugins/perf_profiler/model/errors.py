@@ -18,6 +18,9 @@ RULE = "perf_profiler_rule"
 #: Error type of ``invalid``: the message is the field's expectation (``Expect``).
 INVALID = "perf_profiler_invalid"
 _SHOW_MAX = 80
+#: Characters json.dumps(ensure_ascii=False) leaves raw that could still forge a log line or colour.
+_UNSAFE = {c: f"\\u{c:04x}"
+           for c in (*range(0x7f, 0xa0), 0x2028, 0x2029, *range(0x202a, 0x202f), *range(0x2066, 0x206a))}
 
 
 class TargetsError(ValueError):
@@ -47,6 +50,7 @@ def show(value: Any) -> str:
         text = json.dumps(value, default=repr, ensure_ascii=False)
     except (TypeError, ValueError):
         text = repr(value)
+    text = text.translate(_UNSAFE)
     if len(text) > _SHOW_MAX:
         text = f"{text[:_SHOW_MAX]}... ({len(text)} chars)"
     return text

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import re
 import types
+import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types as at
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError, core_schema
 
@@ -90,12 +91,28 @@ SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u300
 #: Whitespace at either end. ``$`` is safe here: Python's extra match before a final newline
 #: only happens when the last character is a newline, which the class matches anyway.
 EDGE_SPACE = f"^[{SPACE}]|[{SPACE}]$"
-_NAME = "a non-empty string of at most {} characters without leading/trailing spaces"
+#: Control characters (C0 incl. ESC, DEL, C1), line/paragraph separators and bidi overrides: a name
+#: holding one could forge lines or colours in a log. Escapes only, so the pattern is plain ASCII.
+CONTROL = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+#: One pattern: a second ``Refuse`` would replace the first's JSON schema ``not``.
+_NAME_REFUSED = f"{EDGE_SPACE}|{CONTROL}"
+_NAME = "a non-empty string of at most {} characters without leading/trailing spaces or control characters"
 
-ServiceName = Annotated[str, Field(min_length=1, max_length=caps.SERVICE_NAME_MAX), Refuse(EDGE_SPACE),
-                        Expect(_NAME.format(caps.SERVICE_NAME_MAX))]
-EndpointName = Annotated[str, Field(min_length=1, max_length=caps.ENDPOINT_NAME_MAX), Refuse(EDGE_SPACE),
-                         Expect(_NAME.format(caps.ENDPOINT_NAME_MAX))]
+
+def nfc(value: str) -> str:
+    """``value`` in Unicode normal form C: names that look the same are the same string."""
+    return unicodedata.normalize("NFC", value)
+
+
+def name_key(value: str) -> str:
+    """What makes two names the same name: NFC, then case-folded ("Shop" and "SHOP" collide)."""
+    return nfc(nfc(value).casefold())
+
+
+ServiceName = Annotated[str, Field(min_length=1, max_length=caps.SERVICE_NAME_MAX), Refuse(_NAME_REFUSED),
+                        AfterValidator(nfc), Expect(_NAME.format(caps.SERVICE_NAME_MAX))]
+EndpointName = Annotated[str, Field(min_length=1, max_length=caps.ENDPOINT_NAME_MAX), Refuse(_NAME_REFUSED),
+                         AfterValidator(nfc), Expect(_NAME.format(caps.ENDPOINT_NAME_MAX))]
 Tenant = Annotated[str, Field(min_length=1, max_length=caps.TENANT_MAX, pattern="^[A-Za-z0-9]"),
                    Refuse("[^A-Za-z0-9_.-]"),
                    Expect(f"a tenant id: at most {caps.TENANT_MAX} letters, digits, '_', '.' or '-', "

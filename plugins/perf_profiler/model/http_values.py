@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
@@ -17,18 +17,49 @@ from perf_profiler.model.errors import Expect, invalid, rule, show
 from perf_profiler.model.fields import Refuse
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+#: Policy P-3, read-only benchmarking: these need the service's ``allow_state_changing_methods``.
+STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+READ_ONLY_OPT_IN = "allow_state_changing_methods"
 URL_SCHEMES = ("http", "https")
 #: Header names refused outright, and words that make any header name look like a secret.
 SECRET_HEADER_NAMES = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 SECRET_HEADER_WORDS = ("token", "secret", "key", "auth", "cookie", "password", "session")
 
+#: Query parameter names (split into words) that carry a secret: refused like secret header names.
+SECRET_QUERY_WORDS = frozenset({"token", "secret", "key", "apikey", "password", "passwd", "pwd", "pass", "auth",
+                                "authorization", "signature", "sig", "credential", "credentials", "session",
+                                "sessionid", "jwt", "bearer", "otp"})
+_SECRET_QUERY_ENDINGS = ("token", "secret", "password", "passwd", "signature", "apikey")
+_WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token, used with fullmatch
 _URL = "an http:// or https:// URL with a host, e.g. \"http://localhost:8001\""
 _SECRET_HOME = "Airflow connection, never from the targets file"
 
 
 def has_control(text: str) -> bool:
-    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+    """C0 (ESC included), DEL or C1 control characters."""
+    return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
+
+
+def secret_query_param(query: str) -> str | None:
+    """The first query parameter whose name looks like a secret (``access_token``, ``apiKey``, ``sig``...)."""
+    for name, _ in parse_qsl(query, keep_blank_values=True):
+        words = [w.lower() for w in _WORDS.findall(name)]
+        secret = any(w in SECRET_QUERY_WORDS or w.endswith(_SECRET_QUERY_ENDINGS) for w in words)
+        if secret or "".join(words) in SECRET_QUERY_WORDS:
+            return name
+    return None
+
+
+def _no_secret_query(query: str) -> None:
+    name = secret_query_param(query)
+    if name is not None:  # never echo the value (nor the rest of the URL): it may be a real secret
+        raise rule(f"query parameter {show(name)} looks like a secret; secrets are sent as headers from the "
+                   f"Airflow connection named by the service's headers_conn_id, never from the targets file")
+
+
+def is_state_changing(method: str) -> bool:
+    return method in STATE_CHANGING_METHODS
 
 
 def is_header_name(name: Any) -> bool:
@@ -41,9 +72,19 @@ def looks_secret(header: str) -> bool:
 
 
 def _path(value: str) -> str:
-    """Endpoint path: starts with one '/', may carry a query string, no fragment or spaces."""
+    """Endpoint path: starts with one '/', may carry a query string, no fragment or spaces.
+
+    No secret-looking query parameter (checked first: no other message may show it), and no
+    ``.``/``..`` segment, percent-encoded or not: the path stays under the base URL's prefix.
+    """
+    path, _, query = value.partition("?")
+    _no_secret_query(query)
     if not value.startswith("/") or value.startswith("//") or "#" in value or " " in value or has_control(value):
         raise invalid()
+    for segment in path.split("/"):
+        if any(part in (".", "..") for part in re.split(r"[/\\]", unquote(segment))):
+            raise rule(f"expected a path without '.' or '..' segments (it would leave the base URL's path prefix), "
+                       f"got {show(path)}")
     return value
 
 
@@ -74,6 +115,7 @@ def _base_url(value: str) -> str:
         netloc = ""
     if "@" in netloc:  # checked first: no other message may show the password
         raise rule(f"URL {show(_redact(value))} embeds credentials; secrets come from an {_SECRET_HOME}")
+    _no_secret_query(value.partition("?")[2].partition("#")[0])
     bad = f"expected {_URL}, got {show(value)}"
     if has_control(value) or " " in value:
         raise rule(bad)

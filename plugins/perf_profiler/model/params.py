@@ -115,7 +115,8 @@ def param_schemas(names: Sequence[str]) -> dict[str, dict[str, Any]]:
     schemas = {key: _form_field(schema) for key, schema in properties.items()}
     adapter: TypeAdapter[str] = TypeAdapter(ServiceName)
     # a name the params would refuse must not break the form: it is left out
-    offered = [valid for name in dict.fromkeys(names) if (valid := _validated(adapter, name)) is not None]
+    # (deduplicated after validation: two spellings of one name normalise to the same string)
+    offered = list(dict.fromkeys(valid for name in names if (valid := _validated(adapter, name)) is not None))
     schemas["services"].update(default=offered or None, examples=offered)
     return schemas
 
@@ -184,6 +185,16 @@ def _with_overrides(service: Service, load: Mapping[str, Any], p95_ms: float | N
     return service.revised(**changes) if changes else service
 
 
+def _overriding(run: RunParams) -> str:
+    """The params that changed the services, by their own names (``param 'budget_p95_ms'``)."""
+    given = [key for key in (*LOAD_OVERRIDES, "budget_p95_ms") if getattr(run, key) is not None]
+    if run.load_model != "config":
+        given.insert(0, "load_model")
+    if len(given) == 1:
+        return f"param {given[0]!r}"
+    return f"params {', '.join(repr(key) for key in given)}" if given else "params"
+
+
 def apply(
     services: Sequence[Service], params: Mapping[str, Any], conf: Mapping[str, Any] | None = None
 ) -> tuple[list[Service], RunOptions]:
@@ -205,5 +216,5 @@ def apply(
     try:
         chosen = [_with_overrides(s, override, run.budget_p95_ms) for s in services if s.name in selected]
     except TargetsError as error:
-        raise ParamsError(f"params {sorted(override)}: {error}") from error
+        raise ParamsError(f"{_overriding(run)}: {error}") from error
     return chosen, RunOptions(tenant=run.tenant, fail_on_violation=run.fail_on_violation)

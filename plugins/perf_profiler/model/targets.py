@@ -52,6 +52,7 @@ from perf_profiler.model.fields import (
     ServiceName,
     TimeoutS,
     Warmup,
+    name_key,
 )
 from perf_profiler.model.http_values import (
     BaseUrl,
@@ -60,12 +61,13 @@ from perf_profiler.model.http_values import (
     Method,
     StatusCodes,
     UrlPath,
+    is_state_changing,
 )
 from perf_profiler.model.origins import Origins
 from perf_profiler.model.strict import StrictModel
 
 __all__ = ["LOAD_MODELS", "Budget", "Endpoint", "LoadFields", "LoadSettings", "Service", "TargetsConfig",
-           "TargetsError", "parse_targets"]
+           "TargetsError", "parse_targets", "state_changing"]
 
 
 class Budget(StrictModel):
@@ -171,6 +173,8 @@ class Service(StrictModel):
     #: Origins besides the service's own that its redirects may lead to (default: same origin only).
     #: Secret headers (``headers_conn_id``) are never sent to another origin, even one listed here.
     redirect_origins: Origins = ()
+    #: Policy P-3: POST/PUT/PATCH/DELETE endpoints are refused unless this is true (logged on every run).
+    allow_state_changing_methods: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -189,10 +193,14 @@ class Service(StrictModel):
     def _endpoints_fit_the_load(self) -> Self:
         first: dict[str, int] = {}
         for i, endpoint in enumerate(self.endpoints):
-            if endpoint.name in first:
-                raise rule(f"duplicate endpoint name {endpoint.name!r} (also endpoints[{first[endpoint.name]}]); "
-                           "give one of them a distinct 'name'", "endpoints", i, "name")
-            first[endpoint.name] = i
+            if (key := name_key(endpoint.name)) in first:
+                raise rule(f"duplicate endpoint name {endpoint.name!r} (also endpoints[{first[key]}]; names are "
+                           "compared case-insensitively); give one of them a distinct 'name'", "endpoints", i, "name")
+            first[key] = i
+            if is_state_changing(endpoint.method) and not self.allow_state_changing_methods:
+                raise rule(f"endpoint {show(endpoint.name)}: method {endpoint.method} changes state; benchmarks are "
+                           "read-only (GET, HEAD, OPTIONS) unless the service sets allow_state_changing_methods: true",
+                           "endpoints", i, "method")
         for i, endpoint in enumerate(self.endpoints):
             if endpoint.max_concurrency is not None and endpoint.max_concurrency < self.load.processes:
                 raise rule(f"{endpoint.max_concurrency} is below load.processes ({self.load.processes}); every "
@@ -237,10 +245,10 @@ class TargetsConfig(StrictModel):
     def _unique_names(self) -> Self:
         first: dict[str, int] = {}
         for i, service in enumerate(self.services):
-            if service.name in first:
-                raise rule(f"duplicate service name {service.name!r} (also services[{first[service.name]}])",
-                           "services", i, "name")
-            first[service.name] = i
+            if (key := name_key(service.name)) in first:
+                raise rule(f"duplicate service name {service.name!r} (also services[{first[key]}]; names are "
+                           "compared case-insensitively)", "services", i, "name")
+            first[key] = i
         return self
 
 
@@ -252,6 +260,12 @@ def _over(service: Any, defaults: Defaults) -> Any:
         own = service.get(key)
         merged[key] = {**base, **own} if isinstance(own, Mapping) else base if own is None else own
     return merged
+
+
+def state_changing(service: Service) -> list[str]:
+    """``"POST /orders"``... for each endpoint of ``service`` that changes state (P-3), to log on every run."""
+    return [f"{ep.method} {ep.name}" if not ep.name.startswith(f"{ep.method} ") else ep.name
+            for ep in service.endpoints if is_state_changing(ep.method)]
 
 
 def parse_targets(obj: Any) -> list[Service]:

@@ -14,10 +14,14 @@ def benchmark(service_dict: Mapping[str, Any]) -> BenchmarkResult:
     """Probe one service; failures of the target are counted in the result, never raised."""
     from perf_profiler.engine.runner import run_probe
     from perf_profiler.model.secret_headers import with_secret_headers
-    from perf_profiler.model.targets import Service
+    from perf_profiler.model.targets import Service, state_changing
     from perf_profiler.tasks.target_auth import connection_headers
 
     service = Service.model_validate(service_dict)  # every rule again: an XCom is input too
+    writes = state_changing(service)
+    if writes:  # policy P-3: allowed only by the service's opt-in, and said on every run
+        log.warning("%s: probing with state-changing methods (allow_state_changing_methods is true): %s",
+                    service.name, ", ".join(writes))
     if service.headers_conn_id:  # secrets are read here, at probe time, and never leave this task
         headers = connection_headers(service.headers_conn_id)
         service = with_secret_headers(service, headers, source=f"connection {service.headers_conn_id!r}")

@@ -64,3 +64,70 @@ def test_urls_are_grouped_by_host_into_services():
     assert [(s.name, s.base_url, [e.path for e in s.endpoints]) for s in services] == [
         ("127.0.0.1:9", "http://127.0.0.1:9", ["/a", "/b?x=1"]), ("localhost", "https://localhost", ["/"])]
     assert all(s.load.requests == 5 for s in services)
+
+
+# --------------------------------------------------------------------------- read-only by default (P-3)
+
+
+def _writes_file(tmp_path, url: str, **service: object):
+    targets = tmp_path / "targets.json"
+    targets.write_text(json.dumps({"services": [{
+        "name": "shop", "base_url": url, **service,
+        "endpoints": [{"path": "/ok"}, {"path": "/echo", "method": "POST", "body": "{}"}]}]}))
+    return targets
+
+
+def test_a_targets_file_with_post_is_refused_without_allow_writes(tmp_path, capsys):
+    from servers import BenchServer
+
+    with BenchServer() as server:
+        with pytest.raises(SystemExit) as info:
+            main(["probe", "--targets", str(_writes_file(tmp_path, server.url)), "-n", "3", "--warmup", "0"])
+        assert server.stats.hits == {}  # refused before sending anything
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert ("targets.json: services[0] 'shop': endpoints[1].method: endpoint \"POST /echo\": "
+            "method POST changes state") in err
+    assert "allow_state_changing_methods: true" in err
+
+
+def test_allow_writes_probes_with_post_and_warns(tmp_path, capsys):
+    from servers import BenchServer
+
+    with BenchServer() as server:
+        code = main(["probe", "--targets", str(_writes_file(tmp_path, server.url)), "--allow-writes",
+                     "-n", "3", "--warmup", "0", "--json"])
+        assert server.stats.hits["/echo"] == 3 and server.stats.last_request.method == "POST"
+    assert code == 0
+    out, err = capsys.readouterr()
+    assert "warning: shop: probing with state-changing methods (POST /echo)" in err
+    assert [e["method"] for e in json.loads(out)["results"][0]["endpoints"]] == ["GET", "POST"]
+
+
+def test_the_files_own_opt_in_needs_no_flag_but_still_warns(tmp_path, capsys):
+    from servers import BenchServer
+
+    with BenchServer() as server:
+        targets = _writes_file(tmp_path, server.url, allow_state_changing_methods=True)
+        assert main(["probe", "--targets", str(targets), "-n", "2", "--warmup", "0", "--json"]) == 0
+        assert server.stats.hits["/echo"] == 2
+    assert "warning: shop: probing with state-changing methods (POST /echo)" in capsys.readouterr().err
+
+
+def test_a_read_only_probe_prints_no_warning(tmp_path, capsys):
+    from servers import BenchServer
+
+    with BenchServer() as server:
+        assert main(["probe", f"{server.url}/ok", "-n", "2", "--warmup", "0", "--allow-writes", "--json"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("url", "fragment"), [
+    ("http://127.0.0.1:9/x?access_token=SEKRIT", 'query parameter "access_token" looks like a secret'),
+    ("http://127.0.0.1:9/a/../admin", "without '.' or '..' segments"),
+])
+def test_urls_on_the_command_line_get_the_same_input_rules(url, fragment, capsys):
+    with pytest.raises(SystemExit):
+        main(["probe", url])
+    err = capsys.readouterr().err
+    assert fragment in err and "SEKRIT" not in err

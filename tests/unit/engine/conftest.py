@@ -37,11 +37,13 @@ def assert_consistent(ep: EndpointResult) -> None:
 
 
 def _probe(
-    url: str, *endpoints: Endpoint, verify_tls: bool = True, use_uvloop: bool | None = None, **load: Any
+    url: str, *endpoints: Endpoint, verify_tls: bool = True, use_uvloop: bool | None = None,
+    allow_writes: bool = False, **load: Any
 ) -> BenchmarkResult:
     """run_probe for a service ``svc`` at ``url``; ``load`` overrides LoadSettings fields."""
     settings = LoadSettings(**{"requests": 20, "concurrency": 4, "warmup": 0, **load})
-    service = Service(name="svc", base_url=url, endpoints=tuple(endpoints), load=settings, verify_tls=verify_tls)
+    service = Service(name="svc", base_url=url, endpoints=tuple(endpoints), load=settings, verify_tls=verify_tls,
+                      allow_state_changing_methods=allow_writes)
     result = run_probe(service, use_uvloop=use_uvloop)
     for ep in result["endpoints"]:
         assert_consistent(ep)

@@ -21,7 +21,7 @@ def test_endpoints_run_one_after_another_with_their_method_headers_and_body(serv
         server.url,
         Endpoint(path="/delay/20"),
         Endpoint(path="/echo", method="POST", headers=(("X-Probe", "yes"),), body='{"ping": 1}'),
-        requests=12, concurrency=4,
+        requests=12, concurrency=4, allow_writes=True,
     )
     slow, echo = result["endpoints"]
     assert slow["finished_at"] <= echo["started_at"]

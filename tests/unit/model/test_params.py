@@ -1,6 +1,7 @@
 """The trigger form's params: limits equal the engine's caps, and a run's conf is applied safely."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,34 @@ def test_bad_conf_is_refused_naming_the_param(conf, message):
         params.apply(services(), {}, conf)
 
 
+def _two_processes() -> list[targets.Service]:
+    return targets.parse_targets({"services": [
+        {"name": "a", "base_url": "http://127.0.0.1:1", "endpoints": [{"path": "/x"}],
+         "load": {"processes": 2, "concurrency": 4}}]})
+
+
+@pytest.mark.parametrize(("conf", "prefix"), [
+    ({"concurrency": 1}, "param 'concurrency': service 'a': load.processes: 2 exceeds load.concurrency (1)"),
+    ({"requests": 1}, "param 'requests': service 'a': load.processes: 2 exceeds load.requests (1)"),
+    ({"concurrency": 1, "budget_p95_ms": 100}, "params 'concurrency', 'budget_p95_ms': service 'a'"),
+    ({"load_model": "open"}, "param 'load_model': service 'a': load.rate: the open model needs a rate"),
+    ({"load_model": "open", "rate": 5}, "params 'load_model', 'rate': service 'a': load.duration_s"),
+])
+def test_a_param_that_breaks_a_target_rule_is_named_by_its_own_name(conf, prefix):
+    with pytest.raises(params.ParamsError) as info:
+        params.apply(_two_processes(), {}, conf)
+    assert str(info.value).startswith(prefix), str(info.value)
+    assert "params []" not in str(info.value) and "params [" not in str(info.value)
+
+
+def test_the_form_offers_a_name_once_whatever_its_unicode_spelling(tmp_path):
+    from airflow.sdk.definitions.param import ParamsDict
+
+    odd = tmp_path / "targets.json"
+    odd.write_text(json.dumps({"services": [{"name": "Caf\u00e9"}, {"name": "Cafe\u0301"}, {"name": "a\u001b[2Jb"}]}))
+    assert ParamsDict(params.form_params(odd)).validate()["services"] == ["Caf\u00e9"]
+
+
 # --------------------------------------------------------------------------- one schema for form and model
 
 
@@ -126,6 +155,9 @@ VERDICTS = [
     ("services", ["a\u3000"], False),
     ("services", ["x'); DROP TABLE t;--"], True), ("services", ["a", "a"], False), ("services", [], False),
     ("services", ["s" * 100], True), ("services", ["s" * 101], False),
+    ("services", ["a\x1b[31mb"], False), ("services", ["a\x9bb"], False), ("services", ["a\x7fb"], False),
+    ("services", ["a\u202eb"], False), ("services", ["a\u2028b"], False), ("services", ["a\tb"], False),
+    ("services", ["a:b"], True), ("services", ["caf\u00e9 \U0001f600"], True),
 ]
 
 

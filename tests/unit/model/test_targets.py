@@ -17,6 +17,7 @@ from perf_profiler.model.targets import (
     LoadSettings,
     Service,
     parse_targets,
+    state_changing,
 )
 from perf_profiler.model.targets_file import load_targets_file
 
@@ -241,6 +242,7 @@ def rich_service() -> Service:
             "name": "shop",
             "base_url": "https://shop.example:8443/api/v2/",
             "verify_tls": False,
+            "allow_state_changing_methods": True,
             "load": {"duration_s": 30, "requests": None, "concurrency": 4, "warmup": 0},
             "budget": {"p95_ms": 250},
             "endpoints": [
@@ -339,7 +341,8 @@ def test_a_service_can_go_back_to_the_closed_model():
 
 def test_models_are_built_from_keywords_like_the_engine_does_and_refuse_bad_values():
     endpoints = (Endpoint(path="/ok"), Endpoint(path="/x", method="post"))
-    service = Service(name="svc", base_url="http://127.0.0.1:9/", endpoints=endpoints, load=LoadSettings(requests=5))
+    service = Service(name="svc", base_url="http://127.0.0.1:9/", endpoints=endpoints, load=LoadSettings(requests=5),
+                      allow_state_changing_methods=True)
     assert (service.base_url, [e.name for e in service.endpoints]) == ("http://127.0.0.1:9", ["/ok", "POST /x"])
     with pytest.raises(TargetsError, match=r"^load\.concurrency: expected a positive integer, got 0$"):
         LoadSettings(concurrency=0)
@@ -377,3 +380,47 @@ def test_errors_carry_no_pydantic_error_with_the_input():
     with pytest.raises(TargetsError) as info:
         parse_targets(cfg)
     assert info.value.__cause__ is None and info.value.__context__ is None
+
+
+# --------------------------------------------------------------------------- read-only by default (P-3)
+
+
+def _writer(method: str, **service: object) -> dict:
+    return {"services": [{"name": "shop", "base_url": "http://127.0.0.1:9", **service,
+                          "endpoints": [{"path": "/healthz"}, {"path": "/orders", "method": method}]}]}
+
+
+@pytest.mark.parametrize("method", ["POST", "put", "Patch", "DELETE"])
+def test_a_state_changing_method_is_refused_without_the_services_opt_in(method):
+    with pytest.raises(TargetsError) as info:
+        parse_targets(_writer(method))
+    upper = method.upper()
+    assert str(info.value) == (
+        f"services[0] 'shop': endpoints[1].method: endpoint \"{upper} /orders\": method {upper} changes state; "
+        "benchmarks are read-only (GET, HEAD, OPTIONS) unless the service sets allow_state_changing_methods: true")
+    with pytest.raises(TargetsError, match="allow_state_changing_methods"):
+        parse_targets(_writer(method, allow_state_changing_methods=False))
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_the_opt_in_allows_it_and_says_which_endpoints_write(method):
+    [service] = parse_targets(_writer(method, allow_state_changing_methods=True))
+    assert service.endpoints[1].method == method
+    assert state_changing(service) == [f"{method} /orders"]
+    assert Service.model_validate(service.model_dump(mode="json")) == service  # the opt-in survives XCom
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "get"])
+def test_read_only_methods_need_no_opt_in(method):
+    [service] = parse_targets(_writer(method))
+    assert state_changing(service) == [] and service.allow_state_changing_methods is False
+
+
+def test_the_opt_in_is_strictly_a_boolean_and_named_endpoints_are_named():
+    with pytest.raises(TargetsError, match="allow_state_changing_methods: expected true or false"):
+        parse_targets(_writer("POST", allow_state_changing_methods="yes"))
+    cfg = _writer("POST", allow_state_changing_methods=True)
+    cfg["services"][0]["endpoints"][1]["name"] = "create order"
+    assert state_changing(parse_targets(cfg)[0]) == ["POST create order"]
+    with pytest.raises(TargetsError, match='endpoint "create order": method POST changes state'):
+        parse_targets({"services": [{**cfg["services"][0], "allow_state_changing_methods": False}]})

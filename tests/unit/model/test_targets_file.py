@@ -68,3 +68,62 @@ def test_service_names_is_a_plain_read_that_never_fails(tmp_path):
         broken.write_text(text)
         assert service_names(broken) in ([], ["ok"])
     assert service_names(tmp_path / "missing.json") == []
+
+
+# --------------------------------------------------------------------------- pathological content
+
+DEEP = 100_000
+PATHOLOGICAL = [
+    ("nested lists", "[" * DEEP + "]" * DEEP, "nested too deeply"),
+    ("nested objects", '{"a":' * DEEP + "1" + "}" * DEEP, "nested too deeply"),
+    ("nested services", '{"services": ' + "[" * DEEP + "]" * DEEP + "}", "nested too deeply"),
+    ("huge integer", '{"version": ' + "9" * 5000 + "}", "unreadable JSON"),
+    ("a list", "[1, 2]", "expected"),
+    ("a string", '"services"', "expected"),
+    ("garbage", "\x00\x01garbage{{{", "invalid JSON"),
+    ("nested body", json.dumps({"services": [{**SMALL["services"][0],
+                                              "endpoints": [{"path": "/", "body": [[[[[[1]]]]]]}]}]}),
+     "body: expected a string or null"),
+]
+
+
+@pytest.mark.parametrize(("text", "fragment"), [c[1:] for c in PATHOLOGICAL], ids=[c[0] for c in PATHOLOGICAL])
+def test_pathological_text_fails_at_once_as_a_targets_error_naming_its_source(text, fragment):
+    with pytest.raises(TargetsError) as info:
+        parse_targets_json(text, "Airflow Variable 'perf_profiler_targets'")
+    assert str(info.value).startswith("Airflow Variable 'perf_profiler_targets': ")
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(("text", "fragment"), [c[1:] for c in PATHOLOGICAL], ids=[c[0] for c in PATHOLOGICAL])
+def test_pathological_files_fail_load_but_never_the_dag_parse_read(tmp_path, text, fragment):
+    bad = tmp_path / "targets.json"
+    bad.write_text(text)
+    with pytest.raises(TargetsError, match=str(bad)):
+        load_targets_file(bad)
+    assert service_names(bad) == (["a"] if "body" in fragment else [])  # a plain read: only the names
+
+
+def test_invalid_utf8_fails_load_naming_the_file_and_reads_no_names(tmp_path):
+    bad = tmp_path / "targets.json"
+    bad.write_bytes(b'{"services": [{"name": "caf\xe9"}]}')
+    with pytest.raises(TargetsError, match=r"targets\.json: cannot read targets file"):
+        load_targets_file(bad)
+    assert service_names(bad) == []
+
+
+def test_a_variable_nested_too_deeply_fails_load_targets_without_retries():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from perf_profiler.tasks.plan import load_targets
+
+    with pytest.raises(AirflowFailException, match="Airflow Variable 'perf_profiler_targets': JSON nested too deeply"):
+        load_targets("[" * DEEP + "]" * DEEP)
+
+
+def test_allow_writes_opts_every_service_in_to_state_changing_methods():
+    writes = {"services": [{**SMALL["services"][0], "endpoints": [{"path": "/orders", "method": "POST"}]}]}
+    with pytest.raises(TargetsError, match="allow_state_changing_methods"):
+        parse_targets_json(json.dumps(writes))
+    [service] = parse_targets_json(json.dumps(writes), allow_writes=True)
+    assert service.allow_state_changing_methods is True and service.endpoints[0].method == "POST"
