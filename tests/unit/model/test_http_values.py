@@ -81,3 +81,20 @@ def test_control_characters_are_refused_in_paths_urls_and_header_values(char):
     cfg = config()
     cfg["services"][0]["endpoints"][0]["headers"] = {"X-Trace": f"a{char}b"}
     assert "headers['X-Trace']: expected a string without control characters" in refused(cfg)
+
+
+@pytest.mark.parametrize("conn_id", ["auth\n", "auth\x1b[2J", "a\u202eb", "auth\r\nX: y", "auth:x"])
+def test_headers_conn_id_takes_no_control_or_odd_characters(conn_id):
+    cfg = config()
+    cfg["services"][0]["headers_conn_id"] = conn_id
+    message = refused(cfg)
+    assert "headers_conn_id: expected an Airflow connection id" in message and message.isprintable()
+
+
+@pytest.mark.parametrize("tenant", ["team\n", "team\r", "team\x1b", "team\u2028", "\nteam"])
+def test_the_tenant_pattern_matches_the_whole_string(tenant):
+    from perf_profiler.model import params
+
+    [service] = parse_targets(config())
+    with pytest.raises(params.ParamsError, match=r"^param 'tenant': expected a tenant id"):
+        params.apply([service], {}, {"tenant": tenant})
