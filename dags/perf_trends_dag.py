@@ -6,6 +6,11 @@ Runs whenever `perf_profiler` stores metrics (it is scheduled on the Asset
 tenant × service × endpoint over its last 20 runs — robust baseline: median + max(3 × 1.4826 ×
 MAD, 10 %, 1 ms) — records regressions in `perf_regressions`, refreshes `perf_daily_rollup`,
 and analysts read both through the stable view `perf_analytics_v1`.
+
+Then `apply_retention` prunes what the `[perf_profiler]` retention
+settings call old: histograms of perf_metrics rows (`histogram_retention_days`, default 90; the
+percentiles stay) and delivered Insight outbox entries (`outbox_retention_days`, default 30);
+0 keeps them forever.
 """
 from __future__ import annotations
 
@@ -33,7 +38,13 @@ def perf_trends():
         events = get_current_context()["triggering_asset_events"][PERF_METRICS_ASSET]
         return trends.analyse_trends([event.extra for event in events])
 
-    analyse()
+    @task(multiple_outputs=False)  # after analyse: a failed analysis fails the run, retention waits
+    def apply_retention() -> dict:
+        from perf_profiler.tasks import retention
+
+        return retention.apply_retention()
+
+    analyse() >> apply_retention()
 
 
 perf_trends()

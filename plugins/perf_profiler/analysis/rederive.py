@@ -5,7 +5,9 @@ each row (the registry's, ``model.columns``) from the histograms stored in the r
 them against today's budgets (so a budget change re-judges history), keeping the row's identity:
 the same rows are updated, none are added. Columns whose histogram is not stored (the client lag;
 the service time of a closed loop, which is its latency) keep their values, as do counts,
-throughput and timestamps: facts of the original measurement.
+throughput and timestamps: facts of the original measurement. A row whose latency histogram was
+dropped by retention (``tasks.retention``) cannot be re-derived: ``rederivable`` tells them apart,
+and the backfill leaves such rows as they are.
 """
 from __future__ import annotations
 
@@ -16,6 +18,12 @@ from perf_profiler.analysis.budget import evaluate
 from perf_profiler.analysis.histogram import column_values, decode, summarize
 from perf_profiler.model.columns import HISTOGRAM_COLUMN
 from perf_profiler.model.targets import Budget
+
+
+def rederivable(row: Mapping[str, Any]) -> bool:
+    """Whether the row still has the latency histogram a re-derivation needs (retention drops it)."""
+    column = HISTOGRAM_COLUMN["latency"]
+    return column is not None and row.get(column) is not None
 
 
 def rederive_row(row: Mapping[str, Any], budget: Budget) -> dict[str, Any]:

@@ -83,7 +83,7 @@ def _measured_rows(results, identity: RunIdentity, budgets) -> list[dict[str, An
 def _rederived_rows(hook, identity: RunIdentity, budgets) -> list[dict[str, Any]]:
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from perf_profiler.analysis.rederive import rederive_rows
+    from perf_profiler.analysis.rederive import rederivable, rederive_rows
     from perf_profiler.storage.metrics_repo import fetch_metrics
 
     interval = (identity.data_interval_start, identity.data_interval_end)
@@ -94,9 +94,19 @@ def _rederived_rows(hook, identity: RunIdentity, budgets) -> list[dict[str, Any]
                    "no measurement was stored for it and a backfill cannot measure the past; skipping")
         log.warning("%s", message)
         raise AirflowSkipException(message)
+    usable = [row for row in stored if rederivable(row)]
+    if len(usable) < len(stored):
+        log.warning("%s of %s stored rows of interval %s – %s have no latency histogram (dropped by the "
+                    "histogram retention, [perf_profiler] histogram_retention_days): left as they are, not re-derived",
+                    len(stored) - len(usable), len(stored), identity.data_interval_start, identity.data_interval_end)
+    if not usable:
+        message = (f"interval {identity.data_interval_start} – {identity.data_interval_end}: every stored row's "
+                   "histograms were dropped by retention, nothing can be re-derived; skipping")
+        log.warning("%s", message)
+        raise AirflowSkipException(message)
     log.info("re-deriving %s stored rows of interval %s – %s from their histograms",
-             len(stored), identity.data_interval_start, identity.data_interval_end)
-    return rederive_rows(stored, budgets)
+             len(usable), identity.data_interval_start, identity.data_interval_end)
+    return rederive_rows(usable, budgets)
 
 
 

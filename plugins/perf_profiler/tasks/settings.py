@@ -1,4 +1,5 @@
-"""Deployment settings the DAG reads at parse time: the ``[perf_profiler]`` section of Airflow's config.
+"""Deployment settings: the ``[perf_profiler]`` section of Airflow's config (the DAG reads the
+benchmark ones at parse time; the retention ones are read by the ``apply_retention`` task when it runs).
 
 Each option can live in ``airflow.cfg`` or in its environment variable, like any Airflow option::
 
@@ -45,3 +46,33 @@ def max_active_benchmarks() -> int:
 def benchmark_pool() -> str:
     """The pool the benchmarks run in: the configured ``benchmark_pool``, else ``default_pool``."""
     return _option("benchmark_pool") or DEFAULT_POOL
+
+
+#: Retention (task ``apply_retention`` of perf_trends): days after which a perf_metrics row's
+#: encoded histograms are dropped (its percentiles stay), and delivered outbox entries deleted.
+#: 0 keeps them forever. Read when the task runs, not at parse time.
+DEFAULT_HISTOGRAM_RETENTION_DAYS = 90
+DEFAULT_OUTBOX_RETENTION_DAYS = 30
+
+
+def histogram_retention_days() -> int:
+    """``[perf_profiler] histogram_retention_days`` (default 90; 0 = keep histograms forever)."""
+    return _retention_days("histogram_retention_days", DEFAULT_HISTOGRAM_RETENTION_DAYS)
+
+
+def outbox_retention_days() -> int:
+    """``[perf_profiler] outbox_retention_days`` (default 30; 0 = keep delivered entries forever)."""
+    return _retention_days("outbox_retention_days", DEFAULT_OUTBOX_RETENTION_DAYS)
+
+
+def _retention_days(name: str, default: int) -> int:
+    raw = _option(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"[{SECTION}] {name} must be a whole number of days >= 0 (0 = keep forever), got {raw!r}")
+    return value
