@@ -9,6 +9,10 @@ test switch its behaviour at runtime:
 - ``down``   the listening socket is closed: connections are refused
 - ``reject`` 422
 
+Per key or per request, whatever the mode: ``key_status[key] = 413`` answers that key with that
+status; ``throttle(n, status, retry_after)`` answers the next ``n`` requests with ``status`` (429 or
+503) and a ``Retry-After`` header (seconds or HTTP-date text).
+
 Every request that reaches a handler is an *arrival* (``arrivals``); only successful, first-time
 keys are *received* (``received``, in arrival order); ``deliveries[key]`` counts how many times a key
 was answered 200 (so "each key delivered once" is ``deliveries[key] == 1``).
@@ -74,6 +78,8 @@ class FakeInsight:
         self.arrivals: list[Arrival] = []
         self.deliveries: Counter[str] = Counter()
         self.reject_keys: set[str] = set()
+        self.key_status: dict[str, int] = {}
+        self._throttle: list[tuple[int, str | None]] = []
         self._mode = mode
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -132,6 +138,11 @@ class FakeInsight:
         """Keys of stored payloads, in the order they first arrived."""
         with self._lock:
             return [r.key for r in self.received]
+
+    def throttle(self, count: int, status: int = 429, retry_after: str | None = "1") -> None:
+        """Answer the next ``count`` requests ``status`` with ``Retry-After: retry_after`` (None: no header)."""
+        with self._lock:
+            self._throttle.extend([(status, retry_after)] * count)
 
     def reset(self) -> None:
         """Forget everything received (mode and token are kept)."""
@@ -200,6 +211,13 @@ class FakeInsight:
             assert self._release is not None
             await self._release.wait()
             return web.json_response({"error": "was hanging"}, status=503)
+        with self._lock:
+            throttled = self._throttle.pop(0) if self._throttle else None
+        if throttled is not None:
+            status, retry_after = throttled
+            self._record_arrival(key, mode, status, headers)
+            extra = {} if retry_after is None else {"Retry-After": retry_after}
+            return web.json_response({"error": "slow down"}, status=status, headers=extra)
         status, body = await self._answer(request, key, mode, headers)
         self._record_arrival(key, mode, status, headers)
         if status >= 400 and self.echo_headers:
@@ -228,6 +246,8 @@ class FakeInsight:
             return 400, {"error": "body is not JSON"}
         if not isinstance(payload, dict) or not isinstance(payload.get("metrics"), dict) or "source" not in payload:
             return 400, {"error": "expected {source, metrics}"}
+        if key in self.key_status:
+            return self.key_status[key], {"error": f"answered {self.key_status[key]} for this key"}
         if mode == "reject" or key in self.reject_keys:
             return 422, {"error": "unprocessable metrics"}
         if self.delay_s:

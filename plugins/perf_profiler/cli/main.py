@@ -130,6 +130,7 @@ def _services(args: argparse.Namespace) -> list[Service]:
 def _probe(args: argparse.Namespace) -> int:
     from perf_profiler.analysis.reduce import summarize_results
     from perf_profiler.analysis.report import probe_summary
+    from perf_profiler.engine.cancel import ProbeCancelled
     from perf_profiler.engine.fd_limits import FdLimitError
     from perf_profiler.engine.runner import run_probe
 
@@ -148,6 +149,9 @@ def _probe(args: argparse.Namespace) -> int:
     except FdLimitError as error:  # refused before sending: the numbers and what to do, no traceback
         print(f"perf-profiler probe: error: {error}", file=sys.stderr)
         return 2
+    except ProbeCancelled as error:  # Ctrl-C / SIGTERM: the engine's one cancellation path, no traceback
+        print(f"perf-profiler probe: {error}", file=sys.stderr)
+        return 130
     summaries = summarize_results(results)
     if args.json:
         print(json.dumps({"results": results, "summaries": [s.to_dict() for s in summaries]}, indent=2))
@@ -211,9 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo_services)
 
     sub.add_parser("demo", help="run the demo end to end (what `make demo` does)").set_defaults(func=_demo)
-    from perf_profiler.cli import install_dags  # its own module: the deployment helper
+    from perf_profiler.cli import install_dags, outbox  # their own modules: deployment, outbox admin
 
     install_dags.register(sub)
+    outbox.register(sub)
     return parser
 
 

@@ -5,6 +5,8 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,7 +24,18 @@ MAX_ERROR_CHARS = 300
 
 DELIVERED = "delivered"
 REJECTED = "rejected"
+HELD = "held"  # 413: the entry is too large for the engine now; held aside, never blocks the rest
 FAILED = "failed"
+#: Statuses whose ``Retry-After`` (seconds or HTTP-date) sets the wait before the next attempt.
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+#: Longest ``Retry-After`` honoured when the caller gives no deadline (with one: the deadline).
+MAX_RETRY_AFTER_S = 60.0
+
+#: Per-run drain budget (``deliver``): stop posting after this many seconds or entries.
+DEFAULT_DRAIN_BUDGET_S = 300.0
+DEFAULT_DRAIN_MAX_ITEMS = 1000
+#: Connection extras read by ``from_connection``.
+EXTRA_SETTINGS = ("timeout_s", "retries", "backoff_s", "drain_budget_s", "drain_max_items")
 
 #: Statuses that say "try again later" (retried in-run with back-off, then left pending).
 TRANSIENT_STATUSES = frozenset({408, 429})
@@ -55,6 +68,7 @@ class PostResult:
     error: str | None = None
     attempts: int = 1
     retryable: bool = False  # FAILED only: would another immediate try make sense
+    retry_after_s: float | None = None  # the engine's Retry-After (429/503), in seconds
 
 
 class InsightClient:
@@ -73,9 +87,17 @@ class InsightClient:
         timeout_s: float = 5.0,
         retries: int = 2,
         backoff_s: float = 0.5,
+        drain_budget_s: float = DEFAULT_DRAIN_BUDGET_S,
+        drain_max_items: int = DEFAULT_DRAIN_MAX_ITEMS,
     ) -> None:
         if timeout_s <= 0 or retries < 0 or backoff_s < 0:
             raise ValueError("timeout_s must be > 0; retries and backoff_s must be >= 0")
+        if not 0 < float(drain_budget_s) <= 86400:
+            raise ValueError(f"drain_budget_s must be in (0, 86400] seconds, got {drain_budget_s!r}")
+        if int(drain_max_items) != drain_max_items or not 0 < int(drain_max_items) <= 1_000_000:
+            raise ValueError(f"drain_max_items must be an integer in [1, 1000000], got {drain_max_items!r}")
+        self.drain_budget_s = float(drain_budget_s)
+        self.drain_max_items = int(drain_max_items)
         self.base_url = _strip_userinfo(base_url).rstrip("/")
         self._token = _Secret(token) if token else None
         self.timeout_s = float(timeout_s)
@@ -87,13 +109,13 @@ class InsightClient:
         """Build from an Airflow HTTP connection: scheme/host/port, bearer token in the password.
 
         The scheme is ``conn.schema`` when it is http/https, else the connection type (http/https).
-        ``timeout_s``, ``retries`` and ``backoff_s`` may come from the connection extras or
-        ``overrides`` (overrides win).
+        ``timeout_s``, ``retries``, ``backoff_s`` and the per-run drain budget ``drain_budget_s``
+        / ``drain_max_items`` may come from the connection extras or ``overrides`` (overrides win).
         """
         from airflow.sdk import BaseHook
 
         conn = BaseHook.get_connection(conn_id)
-        settings = {k: v for k, v in conn.extra_dejson.items() if k in ("timeout_s", "retries", "backoff_s")}
+        settings = {k: v for k, v in conn.extra_dejson.items() if k in EXTRA_SETTINGS}
         settings.update(overrides)
         return cls(_base_url_of(conn), token=conn.password or None, **settings)
 
@@ -115,15 +137,29 @@ class InsightClient:
         timeout = aiohttp.ClientTimeout(total=self.timeout_s, connect=min(self.timeout_s, 5.0))
         return aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": "perf-profiler"})
 
-    async def post(self, session: aiohttp.ClientSession, key: str, body: str) -> PostResult:
-        """Post one canonical JSON body with its Idempotency-Key, retrying transient failures."""
+    async def post(
+        self, session: aiohttp.ClientSession, key: str, body: str, deadline: float | None = None
+    ) -> PostResult:
+        """Post one canonical JSON body with its Idempotency-Key, retrying transient failures.
+
+        A 429/503 ``Retry-After`` sets the wait before the next attempt (at least the back-off);
+        ``deadline`` (the running loop's ``time()``): no wait ends past it — the post gives up
+        instead, still FAILED and retryable (without one, waits are capped at MAX_RETRY_AFTER_S).
+        """
+        loop = asyncio.get_running_loop()
         attempt = 0
         while True:
             attempt += 1
             result = await self._post_once(session, key, body)
             if not result.retryable or attempt > self.retries:
-                return PostResult(result.outcome, result.status, result.error, attempt, result.retryable)
-            delay = self.backoff_s * 2 ** (attempt - 1)
+                return PostResult(result.outcome, result.status, result.error, attempt, result.retryable,
+                                  result.retry_after_s)
+            delay = max(self.backoff_s * 2 ** (attempt - 1), result.retry_after_s or 0.0)
+            if deadline is None:
+                delay = min(delay, max(MAX_RETRY_AFTER_S, self.backoff_s * 2 ** (attempt - 1)))
+            elif loop.time() + delay >= deadline:
+                error = self.scrub(f"{result.error} (next attempt in {delay:.1f} s would pass the run's budget)")
+                return PostResult(FAILED, result.status, error, attempt, True, result.retry_after_s)
             log.info("insight: attempt %s for %s failed (%s); retrying in %.2f s", attempt, key, result.error, delay)
             await asyncio.sleep(delay)
 
@@ -144,7 +180,11 @@ class InsightClient:
                 self.import_url, data=body.encode("utf-8"), headers=self._headers(key), allow_redirects=False
             ) as response:
                 snippet = (await response.content.read(200)).decode("utf-8", "replace")
-                return self._classify(response.status, snippet)
+                result = self._classify(response.status, snippet)
+                if response.status in RETRY_AFTER_STATUSES:
+                    wait = retry_after_seconds(response.headers.get("Retry-After"))
+                    result = PostResult(result.outcome, result.status, result.error, retryable=True, retry_after_s=wait)
+                return result
         except asyncio.TimeoutError:
             return PostResult(FAILED, error=f"timeout after {self.timeout_s:g} s", retryable=True)
         except (aiohttp.ClientError, OSError) as exc:
@@ -162,6 +202,8 @@ class InsightClient:
         error = self.scrub(f"HTTP {status}: {' '.join(snippet.split())}")
         if status >= 500 or status in TRANSIENT_STATUSES:
             return PostResult(FAILED, status, error, retryable=True)
+        if status == 413:
+            return PostResult(HELD, status, error)
         if 400 <= status < 500 and status not in HOLD_STATUSES:
             return PostResult(REJECTED, status, error)
         return PostResult(FAILED, status, error, retryable=False)
@@ -171,6 +213,23 @@ class InsightClient:
         if self._token is not None:
             text = text.replace(self._token.reveal(), "***")
         return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """A ``Retry-After`` header in seconds (delta-seconds or an HTTP-date); None if absent or
+    unreadable; never negative."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max((when - (now or datetime.now(timezone.utc))).total_seconds(), 0.0)
 
 
 def _base_url_of(conn: Any) -> str:

@@ -16,9 +16,17 @@ answer                                       effect
                                              stops so that order is kept
 401, 403, 404, 405, 1xx/3xx                  left pending, drain stops, no in-run retry: the
                                              connection/endpoint is wrong, not the payload
-any other 4xx (400, 409, 413, 422, ...)      rejected (``rejected_at``): kept for reporting,
+413 (payload too large)                      held aside (``held_at``): not pending, does not
+                                             block the entries behind it; the drain continues
+any other 4xx (400, 409, 422, ...)           rejected (``rejected_at``): kept for reporting,
                                              never retried; the drain continues
 ===========================================  ==================================================
+
+Per-run budget: a drain posts for at most ``client.drain_budget_s`` seconds (default 300) and
+``client.drain_max_items`` entries (default 1000; both from the insight connection's extras);
+the rest stays pending for the next run, with a log line saying how many and why. A 429/503
+``Retry-After`` (seconds or HTTP-date) is honoured, but no wait and no post runs past the budget.
+Held (413) or rejected entries go back to pending with ``perf-profiler outbox requeue``.
 
 Idempotency key (``idempotency_key``)::
 
@@ -43,7 +51,7 @@ from typing import Any
 
 from perf_profiler.common.aio import run_sync
 from perf_profiler.common.encoding import canonical_json
-from perf_profiler.insight.client import DELIVERED, FAILED, REJECTED, InsightClient, PostResult
+from perf_profiler.insight.client import DELIVERED, FAILED, HELD, REJECTED, InsightClient, PostResult
 from perf_profiler.insight.payload import Payload, payload_key
 from perf_profiler.storage import outbox_repo
 from perf_profiler.storage.outbox_repo import DrainConnection, OutboxRow
@@ -79,7 +87,9 @@ class DeliveryReport:
     delivered: int = 0
     failed: int = 0
     rejected: int = 0
+    held: int = 0
     deferred: int = 0
+    budget_left_pending: int = 0  # not tried because the run's budget (time or count) was spent
     pending_after: int = 0
     oldest_pending_age_s: float | None = None
     last_error: str | None = None
@@ -107,9 +117,15 @@ def enqueue(hook: Any, payloads_with_keys: Iterable[Payload | tuple[str, Payload
     return added
 
 
-def drain(hook: Any, client: InsightClient, *, max_items: int | None = None) -> DeliveryReport:
-    """Post pending entries oldest first; stop at the first entry that cannot be delivered now."""
-    return run_sync(_drain(hook, client, max_items))
+def drain(
+    hook: Any, client: InsightClient, *, max_items: int | None = None, budget_s: float | None = None
+) -> DeliveryReport:
+    """Post pending entries oldest first; stop at the first entry that cannot be delivered now,
+    or when the run's budget is spent (``max_items`` entries / ``budget_s`` seconds; defaults:
+    the client's ``drain_max_items`` / ``drain_budget_s``)."""
+    items = client.drain_max_items if max_items is None else max_items
+    seconds = client.drain_budget_s if budget_s is None else budget_s
+    return run_sync(_drain(hook, client, items, seconds))
 
 
 def deliver(
@@ -141,7 +157,9 @@ class _DrainCounts:
     delivered: int = 0
     failed: int = 0
     rejected: int = 0
+    held: int = 0
     deferred: int = 0
+    budget_left_pending: int = 0
     last_error: str | None = None
     rejected_keys: list[str] = field(default_factory=list)
 
@@ -152,28 +170,49 @@ def _keyed(items: Iterable[Payload | tuple[str, Payload]]) -> Iterable[tuple[str
         yield (payload_key(item), item) if isinstance(item, Mapping) else item
 
 
-async def _drain(hook: Any, client: InsightClient, max_items: int | None) -> DeliveryReport:
+async def _drain(hook: Any, client: InsightClient, max_items: int, budget_s: float) -> DeliveryReport:
     counts = _DrainCounts()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget_s
     with outbox_repo.open_drain(hook) as outbox:  # leaving it also releases the drain lock
-        if not await _wait_for_drain_lock(outbox):
-            log.warning("insight: another drain held the outbox for %s s; entries stay pending", DRAIN_LOCK_WAIT_S)
+        wait = min(DRAIN_LOCK_WAIT_S, budget_s)
+        if not await _wait_for_drain_lock(outbox, wait):
+            log.warning("insight: another drain held the outbox for %s s; entries stay pending", wait)
             return _report(hook, counts)
         pending = outbox.pending(max_items)
         async with client.session() as session:
             for index, entry in enumerate(pending):
-                result = await client.post(session, entry.idempotency_key, entry.payload)
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    _budget_spent(counts, len(pending) - index, f"time budget of {budget_s:g} s")
+                    break
+                try:
+                    result = await asyncio.wait_for(
+                        client.post(session, entry.idempotency_key, entry.payload, deadline), remaining)
+                except asyncio.TimeoutError:  # the post may still land: its key makes that harmless
+                    _budget_spent(counts, len(pending) - index, f"time budget of {budget_s:g} s")
+                    break
                 _record(outbox, entry.seq, entry.idempotency_key, result, counts)
                 if result.outcome == FAILED:  # keep the order: nothing behind it goes first
                     counts.deferred = len(pending) - index - 1
                     break
+    if len(pending) == max_items and not counts.deferred and not counts.budget_left_pending:
+        left = outbox_repo.pending_stats(hook)[0]
+        if left:
+            _budget_spent(counts, left, f"count budget of {max_items} entries")
     return _report(hook, counts)
 
 
-async def _wait_for_drain_lock(outbox: DrainConnection) -> bool:
+def _budget_spent(counts: _DrainCounts, left: int, why: str) -> None:
+    counts.budget_left_pending = left
+    log.warning("insight: per-run %s spent; %s entries left pending for the next run", why, left)
+
+
+async def _wait_for_drain_lock(outbox: DrainConnection, wait_s: float) -> bool:
     """PostgreSQL: wait (bounded) until no other drain runs, so each entry is posted once and in
     order. SQLite (dev) is not serialised: a concurrent drain may re-post an entry, which the
     engine absorbs by its Idempotency-Key."""
-    deadline = asyncio.get_running_loop().time() + DRAIN_LOCK_WAIT_S
+    deadline = asyncio.get_running_loop().time() + wait_s
     while not outbox.try_lock():
         if asyncio.get_running_loop().time() > deadline:
             return False
@@ -192,6 +231,10 @@ def _record(outbox: DrainConnection, seq: int, key: str, result: PostResult, cou
         counts.rejected += 1
         counts.rejected_keys.append(key)
         log.warning("insight rejected %s (kept, not retried): %s", key, result.error)
+    elif result.outcome == HELD:
+        outbox.mark_held(seq, now, result.attempts, result.status, result.error)
+        counts.held += 1
+        log.warning("insight held %s aside (not pending; `perf-profiler outbox requeue --held`): %s", key, result.error)
     else:
         outbox.mark_failed(seq, now, result.attempts, result.status, result.error)
         counts.failed += 1
@@ -207,17 +250,19 @@ def _report(hook: Any, counts: _DrainCounts) -> DeliveryReport:
         delivered=counts.delivered,
         failed=counts.failed,
         rejected=counts.rejected,
+        held=counts.held,
         deferred=counts.deferred,
+        budget_left_pending=counts.budget_left_pending,
         pending_after=pending,
         oldest_pending_age_s=age,
         last_error=counts.last_error,
         rejected_keys=tuple(counts.rejected_keys[:MAX_REPORTED_KEYS]),
     )
-    level = logging.WARNING if report.pending_after or report.rejected else logging.INFO
+    level = logging.WARNING if report.pending_after or report.rejected or report.held else logging.INFO
     log.log(
         level,
-        "insight: delivered %s, rejected %s, failed %s, pending %s (oldest %s s)",
-        report.delivered, report.rejected, report.failed, report.pending_after,
+        "insight: delivered %s, rejected %s, held %s, failed %s, pending %s (oldest %s s)",
+        report.delivered, report.rejected, report.held, report.failed, report.pending_after,
         "-" if age is None else f"{age:.0f}",
     )
     return report

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 #: by all drainers of a database.
 PG_DRAIN_LOCK = 0x7065_7266_5F69_6E73
 
-_PENDING = "delivered_at IS NULL AND rejected_at IS NULL"
+_PENDING = "delivered_at IS NULL AND rejected_at IS NULL AND held_at IS NULL"
+#: ``requeue`` targets: the column that marks the state, cleared to make an entry pending again.
+REQUEUE_COLUMNS = {"held": "held_at", "rejected": "rejected_at"}
 _ROW_COLUMNS = "seq, idempotency_key, payload, created_at, attempts, last_attempt_at, last_status, last_error"
 
 
@@ -95,6 +97,30 @@ def rejected_rows(hook: DbApiHook) -> list[OutboxRow]:
     return _rows(hook, f"SELECT {_ROW_COLUMNS} FROM insight_outbox WHERE rejected_at IS NOT NULL ORDER BY seq", ())
 
 
+def requeue(hook: DbApiHook, state: str, key: str | None = None) -> int:
+    """Make held or rejected entries (``state``: 'held' | 'rejected') pending again, all of them or
+    the one with idempotency key ``key``; returns how many. Their attempts are kept."""
+    if state not in REQUEUE_COLUMNS:
+        raise ValueError(f"state must be one of {sorted(REQUEUE_COLUMNS)}, got {state!r}")
+    column = REQUEUE_COLUMNS[state]
+    sql = f"UPDATE insight_outbox SET {column} = NULL WHERE {column} IS NOT NULL AND delivered_at IS NULL"
+    params: tuple[Any, ...] = ()
+    if key is not None:
+        sql += f" AND idempotency_key = {hook.placeholder}"
+        params = (key,)
+    with closing(hook.get_conn()) as conn:
+        with closing(conn.cursor()) as cur:
+            cur.execute(sql, params)
+            count = max(cur.rowcount, 0)
+        conn.commit()
+    return count
+
+
+def held_rows(hook: DbApiHook) -> list[OutboxRow]:
+    """Entries held aside (413: too large), in queue order."""
+    return _rows(hook, f"SELECT {_ROW_COLUMNS} FROM insight_outbox WHERE held_at IS NOT NULL ORDER BY seq", ())
+
+
 class DrainConnection:
     """One database connection held for a whole drain (see ``open_drain``).
 
@@ -136,6 +162,15 @@ class DrainConnection:
         mark, now = self._mark, _stored_time(at)
         self._update(
             f"UPDATE insight_outbox SET rejected_at = {mark}, last_attempt_at = {mark}, "
+            f"attempts = attempts + {mark}, last_status = {mark}, last_error = {mark} WHERE seq = {mark}",
+            (now, now, attempts, status, error, seq),
+        )
+
+    def mark_held(self, seq: int, at: datetime, attempts: int, status: int | None, error: str | None) -> None:
+        """The engine found the entry too large (413): held aside until requeued, not pending."""
+        mark, now = self._mark, _stored_time(at)
+        self._update(
+            f"UPDATE insight_outbox SET held_at = {mark}, last_attempt_at = {mark}, "
             f"attempts = attempts + {mark}, last_status = {mark}, last_error = {mark} WHERE seq = {mark}",
             (now, now, attempts, status, error, seq),
         )
