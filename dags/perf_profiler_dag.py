@@ -23,7 +23,7 @@ from airflow.sdk import CronDataIntervalTimetable, TriggerRule, Variable, dag, g
 
 from perf_profiler.model.params import form_params
 from perf_profiler.model.result import BenchmarkResult
-from perf_profiler.tasks import settings
+from perf_profiler.tasks import settings, timeouts
 from perf_profiler.tasks.assets import PERF_METRICS_ASSET
 
 #: The default targets file, found beside this DAG file (a copied dags folder or a bundle has it too).
@@ -44,6 +44,7 @@ TARGETS_FILE = Path(__file__).parent / "config" / "targets.json"
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
+        "execution_timeout": timeouts.DEFAULT_TIMEOUT,  # nothing hangs forever (tasks/timeouts.py)
     },
 )
 def perf_profiler():
@@ -63,6 +64,7 @@ def perf_profiler():
     # multiple_outputs=False: a task annotated `-> dict` would otherwise also push every key of its
     # result as an XCom of its own (the encoded histograms twice).
     @task(pool=settings.benchmark_pool(), max_active_tis_per_dag=settings.max_active_benchmarks(),
+          execution_timeout=timeouts.execution_timeout("benchmark"),
           map_index_template="{{ service_name }}", multiple_outputs=False)
     def benchmark(service: dict) -> BenchmarkResult:
         from perf_profiler.tasks import measure
@@ -72,7 +74,8 @@ def perf_profiler():
         cast(dict[str, Any], get_current_context())["service_name"] = service["name"]
         return measure.benchmark(service)
 
-    @task(outlets=[PERF_METRICS_ASSET], trigger_rule=TriggerRule.NONE_FAILED, multiple_outputs=False)
+    @task(outlets=[PERF_METRICS_ASSET], trigger_rule=TriggerRule.NONE_FAILED, multiple_outputs=False,
+          execution_timeout=timeouts.execution_timeout("store"))
     def store(plan: dict, results: list[dict]) -> dict:
         from perf_profiler.tasks import persist
 
@@ -98,7 +101,8 @@ def perf_profiler():
 
         return verdict.log_violations(stored)
 
-    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, multiple_outputs=False)
+    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, multiple_outputs=False,
+          execution_timeout=timeouts.execution_timeout("post_to_insight"))
     def post_to_insight(stored: dict) -> dict:
         from perf_profiler.tasks import deliver
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
+from perf_profiler.tasks import timeouts
 from perf_profiler.tasks.assets import PERF_METRICS_ASSET
 
 
@@ -28,17 +29,18 @@ from perf_profiler.tasks.assets import PERF_METRICS_ASSET
     max_active_runs=1,
     tags=["performance", "analytics", "perf-profiler"],
     doc_md=__doc__,
-    default_args={"retries": 2},
+    default_args={"retries": 2, "execution_timeout": timeouts.DEFAULT_TIMEOUT},  # tasks/timeouts.py
 )
 def perf_trends():
-    @task(multiple_outputs=False)  # one XCom, not one per key of the returned dict
+    @task(multiple_outputs=False, execution_timeout=timeouts.execution_timeout("analyse"))  # one XCom
     def analyse() -> dict:
         from perf_profiler.tasks import trends
 
         events = get_current_context()["triggering_asset_events"][PERF_METRICS_ASSET]
         return trends.analyse_trends([event.extra for event in events])
 
-    @task(multiple_outputs=False)  # after analyse: a failed analysis fails the run, retention waits
+    # after analyse: a failed analysis fails the run, retention waits
+    @task(multiple_outputs=False, execution_timeout=timeouts.execution_timeout("apply_retention"))
     def apply_retention() -> dict:
         from perf_profiler.tasks import retention
 

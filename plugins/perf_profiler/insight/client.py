@@ -34,6 +34,8 @@ MAX_RETRY_AFTER_S = 60.0
 #: Per-run drain budget (``deliver``): stop posting after this many seconds or entries.
 DEFAULT_DRAIN_BUDGET_S = 300.0
 DEFAULT_DRAIN_MAX_ITEMS = 1000
+#: Largest ``drain_budget_s`` accepted (``tasks.timeouts`` sizes post_to_insight's timeout from it).
+MAX_DRAIN_BUDGET_S = 3600.0
 #: Connection extras read by ``from_connection``.
 EXTRA_SETTINGS = ("timeout_s", "retries", "backoff_s", "drain_budget_s", "drain_max_items")
 
@@ -92,8 +94,8 @@ class InsightClient:
     ) -> None:
         if timeout_s <= 0 or retries < 0 or backoff_s < 0:
             raise ValueError("timeout_s must be > 0; retries and backoff_s must be >= 0")
-        if not 0 < float(drain_budget_s) <= 86400:
-            raise ValueError(f"drain_budget_s must be in (0, 86400] seconds, got {drain_budget_s!r}")
+        if not 0 < float(drain_budget_s) <= MAX_DRAIN_BUDGET_S:
+            raise ValueError(f"drain_budget_s must be in (0, {MAX_DRAIN_BUDGET_S:g}] seconds, got {drain_budget_s!r}")
         if int(drain_max_items) != drain_max_items or not 0 < int(drain_max_items) <= 1_000_000:
             raise ValueError(f"drain_max_items must be an integer in [1, 1000000], got {drain_max_items!r}")
         self.drain_budget_s = float(drain_budget_s)
