@@ -24,7 +24,7 @@ go into HDR histograms in microseconds -- buffered and recorded in bulk (``recor
 hot path stays a few list appends; the result (``results``; types in ``model.result``) carries
 the encoded histograms, so its size does not grow with the number of requests.
 
-Modules, bottom up: ``classify`` · ``plan`` (share, per-endpoint plan, gates) · ``recorders`` ·
+Modules, bottom up: ``cancel`` · ``classify`` · ``plan`` (share, per-endpoint plan, gates) · ``recorders`` ·
 ``exchange`` (one HTTP exchange, the session) · ``closed_loop`` · ``open_loop`` · ``saturation`` ·
 ``results`` · ``probe`` (one service in this process) · ``processes`` · ``runner``.
 """

@@ -16,6 +16,7 @@ import time
 
 import aiohttp
 
+from perf_profiler.engine.cancel import STOP
 from perf_profiler.engine.exchange import RequestSpec, exchange
 from perf_profiler.engine.plan import EndpointPlan, scheduled_arrivals
 from perf_profiler.engine.recorders import EndpointRecorder, InFlight, Samples
@@ -67,6 +68,7 @@ async def run_open(
     create_task = asyncio.get_running_loop().create_task
     sleep = asyncio.sleep
     handled = burst = 0
+    stop = STOP
     for i in arrivals:
         intended = t0_ns + int(i * interval_ns)
         now = clock()
@@ -76,13 +78,15 @@ async def run_open(
                 # event-loop timers tick in whole ms and round: sleep the whole ms that surely
                 # fit, then yield to the loop (responses keep flowing) until the intended time.
                 # CPU for precision: a rounded-up timer would send up to 0.5 ms late.
-                await sleep((intended - now) // 1_000_000 / 1000)
+                await sleep(min((intended - now) // 1_000_000, 100) / 1000)  # <= 0.1 s: see a cancel
                 now = clock()
+                if stop.signal is not None:
+                    break
         elif burst >= _DISPATCH_BURST:  # behind schedule: still let responses in
             burst = 0
             await sleep(0)
             now = clock()
-        if now > deadline:
+        if now > deadline or stop.signal is not None:  # late, or cancelled: stop sending
             break
         handled += 1
         burst += 1

@@ -11,7 +11,11 @@ import math
 import time
 from dataclasses import dataclass
 
+from perf_profiler.engine.cancel import STOP
 from perf_profiler.model.targets import Endpoint, LoadSettings
+
+#: Longest single sleep of a paced wait, so a cancel (``cancel.STOP``) is seen promptly.
+_MAX_WAIT_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class Quota:
         self.left = n
 
     def take(self) -> bool:
-        if self.left <= 0:
+        if self.left <= 0 or STOP.signal is not None:  # cancelled: stop sending
             return False
         self.left -= 1
         return True
@@ -93,7 +97,7 @@ class Deadline:
         self.until = time.perf_counter() + duration_s
 
     def take(self) -> bool:
-        return time.perf_counter() < self.until
+        return STOP.signal is None and time.perf_counter() < self.until
 
 
 Gate = Quota | Deadline
@@ -114,8 +118,8 @@ class Pacer:
         due = self.t0 + int(self.next * self.interval)
         self.next += self.stride
         now = time.perf_counter_ns()
-        while now < due:
-            await asyncio.sleep((due - now) / 1e9)
+        while now < due and STOP.signal is None:
+            await asyncio.sleep(min((due - now) / 1e9, _MAX_WAIT_S))
             now = time.perf_counter_ns()
 
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 import aiohttp
 
 from perf_profiler.common.aio import run_sync
+from perf_profiler.engine.cancel import STOP
 from perf_profiler.engine.closed_loop import run_closed
 from perf_profiler.engine.exchange import make_session, request_spec
 from perf_profiler.engine.fd_limits import ensure_fd_budget
@@ -70,6 +71,7 @@ async def _probe_endpoint(
     spec = request_spec(service.base_url, endpoint, load, redirect_policy(service))
     if plan.warmup > 0:
         await run_closed(session, spec, Quota(plan.warmup), min(plan.concurrency, plan.warmup))
+    STOP.raise_if_set(probe_label(service, share))
     t0_ns = await sync.start_line() if sync is not None else time.perf_counter_ns()
     started_at = time.time()
     if plan.model == "open":
@@ -79,6 +81,7 @@ async def _probe_endpoint(
         pacer = Pacer(plan.rate, share, t0_ns) if plan.rate is not None else None
         recorder = await run_closed(session, spec, gate, workers, pacer)
     finished_at = time.time()
+    STOP.raise_if_set(probe_label(service, share))  # partial results are not kept
     for error_class, example in recorder.first_error.items():
         log.info("%s %s: %s %s errors, first: %s",
                  service.name, endpoint.name, recorder.errors[error_class], error_class, example)

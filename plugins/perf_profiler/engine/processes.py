@@ -8,11 +8,13 @@ phase together (:class:`Sync`), and their parts merge exactly (histograms add, c
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import time
 from functools import partial
 from typing import Any
 
+from perf_profiler.engine.cancel import STOP, die_with_parent, stop_on_signals
 from perf_profiler.engine.plan import Share
 from perf_profiler.engine.probe import probe_service, run_on_loop
 from perf_profiler.engine.results import merge_entries, service_result
@@ -48,11 +50,18 @@ def _pick_start(start: Any) -> None:
 
 
 def _process_main(
-    service: Service, index: int, count: int, barrier: Any, start: Any, results: Any, use_uvloop: bool | None
+    service: Service, index: int, count: int, barrier: Any, start: Any, results: Any, use_uvloop: bool | None,
+    parent_pid: int,
 ) -> None:
-    """Body of worker process ``index``: probe its share, report the result or the failure."""
+    """Body of worker process ``index``: probe its share, report the result or the failure.
+
+    It dies with its parent (``cancel.die_with_parent``) and stops on SIGTERM/SIGINT like a probe
+    in the parent (the parent sends SIGTERM to its workers when it is cancelled).
+    """
+    die_with_parent(parent_pid)
     try:
-        result = run_on_loop(probe_service(service, Share(index, count), Sync(barrier, start)), use_uvloop)
+        with stop_on_signals():
+            result = run_on_loop(probe_service(service, Share(index, count), Sync(barrier, start)), use_uvloop)
     except BaseException as exc:  # reported to the parent, which raises it
         barrier.abort()
         results.put(("error", index, f"{type(exc).__name__}: {exc}"[:500]))
@@ -71,7 +80,7 @@ def run_processes(service: Service, use_uvloop: bool | None) -> BenchmarkResult:
     results = ctx.Queue()
     procs = [
         ctx.Process(target=_process_main, name=f"perf-profiler-{index}", daemon=True,
-                    args=(service, index, count, barrier, start, results, use_uvloop))
+                    args=(service, index, count, barrier, start, results, use_uvloop, os.getpid()))
         for index in range(count)
     ]
     started: list[Any] = []
@@ -86,17 +95,30 @@ def run_processes(service: Service, use_uvloop: bool | None) -> BenchmarkResult:
             if proc.is_alive():
                 proc.terminate()
                 proc.join(timeout=5)
+            if proc.is_alive():  # stuck (e.g. at a start line): no worker outlives run_processes
+                proc.kill()
+                proc.join(timeout=5)
     endpoints = [merge_entries([part["endpoints"][i] for part in parts]) for i in range(len(service.endpoints))]
     return service_result(service, min(part["started_at"] for part in parts),
                           max(part["finished_at"] for part in parts), endpoints)
 
 
 def _collect(procs: list[Any], results: Any, barrier: Any, count: int) -> list[BenchmarkResult]:
-    """Every worker's result in index order; raises RuntimeError naming the first failure."""
+    """Every worker's result in index order; raises RuntimeError naming the first failure.
+
+    Cancelled (``cancel.STOP`` set by SIGTERM/SIGINT): the workers get SIGTERM (they stop sending
+    and finish their in-flight requests), the start line is broken, ``ProbeCancelled`` is raised.
+    """
     parts: dict[int, BenchmarkResult] = {}
     while len(parts) < count:
+        if STOP.signal is not None:
+            barrier.abort()
+            for proc in procs:
+                if proc.is_alive():
+                    proc.terminate()
+            STOP.raise_if_set(f"probe of {count} worker processes")
         try:
-            kind, index, payload = results.get(timeout=1.0)
+            kind, index, payload = results.get(timeout=0.2)
         except queue.Empty:
             dead = [p for p in procs if p.exitcode not in (None, 0)]
             if dead:
@@ -105,6 +127,7 @@ def _collect(procs: list[Any], results: Any, barrier: Any, count: int) -> list[B
             continue
         if kind != "ok":
             barrier.abort()
+            STOP.raise_if_set(f"probe of {count} worker processes")  # a worker stopped by the same Ctrl-C
             raise RuntimeError(f"worker process {index} of {count} failed: {payload}")
         parts[index] = payload
     return [parts[i] for i in range(count)]

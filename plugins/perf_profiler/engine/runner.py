@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from perf_profiler.engine.cancel import stop_on_signals
 from perf_profiler.engine.fd_limits import ensure_fd_budget
 from perf_profiler.engine.plan import Share
 from perf_profiler.engine.probe import probe_label, probe_service, run_on_loop
@@ -21,14 +22,17 @@ log = logging.getLogger(__name__)
 def run_probe(service: Service, use_uvloop: bool | None = None) -> BenchmarkResult:
     """Sync entry point. ``use_uvloop``: None = when installed, True = required, False = asyncio.
 
-    Raises ``fd_limits.FdLimitError`` before any request when the open-file limit is too low.
+    Raises ``fd_limits.FdLimitError`` before any request when the open-file limit is too low, and
+    ``cancel.ProbeCancelled`` when SIGTERM/SIGINT stops the probe (the one cancellation path of
+    the task and the CLI: it stops sending, in-flight requests finish, nothing partial is returned).
     """
-    if service.load.processes > 1:  # refused here, before any worker starts; raised limits are inherited
-        biggest = Share(0, service.load.processes)
-        ensure_fd_budget(biggest.part(service.load.concurrency), probe_label(service, biggest))
-        result = run_processes(service, use_uvloop)
-    else:
-        result = run_on_loop(probe_service(service), use_uvloop)
+    with stop_on_signals():
+        if service.load.processes > 1:  # refused here, before any worker starts; raised limits are inherited
+            biggest = Share(0, service.load.processes)
+            ensure_fd_budget(biggest.part(service.load.concurrency), probe_label(service, biggest))
+            result = run_processes(service, use_uvloop)
+        else:
+            result = run_on_loop(probe_service(service), use_uvloop)
     for entry in result["endpoints"]:
         _log_endpoint(service.name, entry)
     return result

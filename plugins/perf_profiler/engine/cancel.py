@@ -1,0 +1,114 @@
+"""The probe's one cancellation path: a process-wide stop flag, set by SIGTERM/SIGINT while a probe runs.
+
+For a ``@task`` Airflow only calls the task's ``on_kill`` on SIGTERM, which does nothing for a
+decorated task, and the CLI's Ctrl-C must not leave a traceback: both go through here.
+:func:`stop_on_signals` installs handlers for SIGTERM and SIGINT around a probe (main thread
+only; the previous handlers are restored afterwards) that set :data:`STOP`. The loops read
+``STOP.signal`` -- a plain attribute, no call -- before each send (the closed loop's gates, the
+open loop's dispatcher, the pacer's waits), so on cancel they stop sending, let in-flight
+requests finish (bounded by the timeout), and the probe raises :class:`ProbeCancelled`: the task
+fails (Airflow retries it) and no partial result is stored.
+
+Worker processes (``processes``) install the same handlers and, in addition, die with their
+parent: :func:`die_with_parent` sets the Linux parent-death signal (SIGTERM) and starts a
+watchdog thread that notices a vanished parent and exits the process.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+#: The signals that cancel a running probe.
+CANCEL_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: Worker watchdog: how often it checks that the parent is still there.
+WATCHDOG_INTERVAL_S = 0.2
+#: Worker watchdog: how long a worker whose parent vanished may finish in-flight requests.
+ORPHAN_GRACE_S = 1.0
+_PR_SET_PDEATHSIG = 1
+
+
+class ProbeCancelled(Exception):
+    """The probe was stopped by a signal (or its parent vanished); no partial result is kept."""
+
+
+class StopFlag:
+    """Process-wide: ``signal`` is None while the probe may send, else the name of what stopped it."""
+
+    __slots__ = ("signal",)
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+
+    def set(self, reason: str) -> None:
+        if self.signal is None:
+            self.signal = reason
+
+    def clear(self) -> None:
+        self.signal = None
+
+    def raise_if_set(self, what: str) -> None:
+        """Raise :class:`ProbeCancelled` naming the signal when the flag is set."""
+        if self.signal is not None:
+            raise ProbeCancelled(
+                f"{what} cancelled by {self.signal}: stopped sending, in-flight requests finished, "
+                "partial results not stored")
+
+
+#: The one stop flag of this process.
+STOP = StopFlag()
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    STOP.set(signal.Signals(signum).name)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[StopFlag]:
+    """While the block runs, SIGTERM and SIGINT set :data:`STOP` (main thread only; restored after).
+
+    The flag is cleared on entry and on exit, so one cancelled probe does not cancel the next.
+    From another thread the handlers cannot be installed; the flag is still honoured (tests,
+    embedding code may set it).
+    """
+    STOP.clear()
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in CANCEL_SIGNALS:
+            previous[signum] = signal.signal(signum, _on_signal)
+    try:
+        yield STOP
+    finally:
+        for restored, handler in previous.items():
+            signal.signal(restored, handler)
+        STOP.clear()
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """In a worker process: get SIGTERM when the parent dies (Linux), and watch it anyway.
+
+    The watchdog thread covers other systems and the race before ``prctl``: once the parent is
+    gone it sets :data:`STOP`, gives in-flight requests :data:`ORPHAN_GRACE_S`, then exits.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the watchdog alone
+            pass
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="perf-profiler-watchdog", daemon=True).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(WATCHDOG_INTERVAL_S)
+    STOP.set("parent exit")
+    time.sleep(ORPHAN_GRACE_S)
+    os._exit(1)
