@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from perf_profiler.common.aio import run_sync
 from perf_profiler.common.encoding import canonical_json
+from perf_profiler.model.caps import MAX_DRAIN_BUDGET_S
 
 if TYPE_CHECKING:  # aiohttp is imported lazily: DAG files import this module at parse time
     import aiohttp
@@ -34,8 +35,6 @@ MAX_RETRY_AFTER_S = 60.0
 #: Per-run drain budget (``deliver``): stop posting after this many seconds or entries.
 DEFAULT_DRAIN_BUDGET_S = 300.0
 DEFAULT_DRAIN_MAX_ITEMS = 1000
-#: Largest ``drain_budget_s`` accepted (``tasks.timeouts`` sizes post_to_insight's timeout from it).
-MAX_DRAIN_BUDGET_S = 3600.0
 #: Connection extras read by ``from_connection``.
 EXTRA_SETTINGS = ("timeout_s", "retries", "backoff_s", "drain_budget_s", "drain_max_items")
 

@@ -23,6 +23,9 @@ MAX_RATE = 50_000.0
 MAX_PROCESSES = 16
 #: Highest latency the histograms record (1 hour); a larger p95 budget could never fail.
 MAX_P95_MS = 3_600_000.0
+#: Longest per-run Insight drain budget (``drain_budget_s``); tasks/timeouts.py sizes the
+#: post_to_insight execution_timeout from it.
+MAX_DRAIN_BUDGET_S = 3600.0
 
 #: Column limits of perf_metrics.service / perf_metrics.endpoint / perf_metrics.tenant_id.
 SERVICE_NAME_MAX = 100

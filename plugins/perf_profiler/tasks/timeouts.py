@@ -4,7 +4,7 @@ Airflow fixes ``execution_timeout`` when the DAG file is parsed and cannot vary 
 instance, so ``benchmark`` gets the longest any accepted plan may run: the cap on ``duration_s``
 (``model.caps.MAX_DURATION_S``) plus an allowance for the warm-up, the start-line wait of a
 multi-process probe and a margin. The other tasks do bounded work: the Insight drain stops at its
-own budget (at most ``insight.client.MAX_DRAIN_BUDGET_S``), the rest touch the metrics database.
+own budget (at most ``model.caps.MAX_DRAIN_BUDGET_S``), the rest touch the metrics database.
 A task past its cap fails (and is retried like any failure): nothing hangs forever.
 
 Cheap to import at DAG-parse time: constants and ``timedelta`` only.
@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from perf_profiler.insight.client import MAX_DRAIN_BUDGET_S
-from perf_profiler.model.caps import MAX_DURATION_S, MAX_TIMEOUT_S
+from perf_profiler.model.caps import MAX_DRAIN_BUDGET_S, MAX_DURATION_S, MAX_TIMEOUT_S
 
 #: Warm-up allowance: the warm-up requests are not timed by ``duration_s``; two request timeouts'
 #: worth of the slowest allowed request.

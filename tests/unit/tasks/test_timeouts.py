@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from perf_profiler.insight.client import MAX_DRAIN_BUDGET_S
-from perf_profiler.model.caps import MAX_DURATION_S
+from perf_profiler.model.caps import MAX_DRAIN_BUDGET_S, MAX_DURATION_S
 from perf_profiler.tasks import timeouts
 
 DAGS = Path(__file__).resolve().parents[3] / "dags"
