@@ -12,6 +12,7 @@ log = logging.getLogger(__name__)
 
 def benchmark(service_dict: Mapping[str, Any]) -> BenchmarkResult:
     """Probe one service; failures of the target are counted in the result, never raised."""
+    from perf_profiler.engine.fd_limits import FdLimitError
     from perf_profiler.engine.runner import run_probe
     from perf_profiler.model.secret_headers import with_secret_headers
     from perf_profiler.model.targets import Service, state_changing
@@ -25,7 +26,12 @@ def benchmark(service_dict: Mapping[str, Any]) -> BenchmarkResult:
     if service.headers_conn_id:  # secrets are read here, at probe time, and never leave this task
         headers = connection_headers(service.headers_conn_id)
         service = with_secret_headers(service, headers, source=f"connection {service.headers_conn_id!r}")
-    result = run_probe(service)
+    try:
+        result = run_probe(service)
+    except FdLimitError as error:  # the worker's file-descriptor limit: a retry on it cannot help
+        from airflow.sdk.exceptions import AirflowFailException  # here: importing Airflow sets up its logging
+
+        raise AirflowFailException(str(error)) from error
     for endpoint in result["endpoints"]:
         log.info(
             "%s %s: %s requests, %s ok, %s dropped (%s loop)", service.name, endpoint["endpoint"],

@@ -39,3 +39,32 @@ def test_an_xcom_without_the_opt_in_is_refused_before_any_request():
         with pytest.raises(TargetsError, match="method POST changes state"):
             measure.benchmark(_service(server.url, "POST", allow=False))
         assert server.stats.hits == {}
+
+
+FD_LIMITED_BENCHMARK = """
+import json, resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (96, 96))  # soft = hard: nothing to raise
+from airflow.sdk.exceptions import AirflowFailException
+from perf_profiler.tasks import measure
+try:
+    measure.benchmark(json.loads(sys.argv[1]))
+except AirflowFailException as error:
+    print("FAIL_AT_ONCE", error)
+"""
+
+
+def test_a_file_descriptor_limit_fails_the_task_at_once_without_a_request() -> None:
+    """Refused by RLIMIT_NOFILE: AirflowFailException (a retry on the same worker cannot help)."""
+    import json
+    import subprocess
+    import sys
+
+    with BenchServer() as server:
+        service = {"name": "svc", "base_url": server.url, "endpoints": [{"path": "/ok"}],
+                   "load": {"requests": 500, "concurrency": 300, "warmup": 0}}
+        done = subprocess.run([sys.executable, "-c", FD_LIMITED_BENCHMARK, json.dumps(service)],
+                              capture_output=True, text=True, timeout=120)
+        hits = server.stats.total_hits
+    assert done.stdout.startswith("FAIL_AT_ONCE"), done.stdout + done.stderr[-2000:]
+    assert "300" in done.stdout and "96" in done.stdout, "the message names the connections and the limit"
+    assert hits == 0
