@@ -69,13 +69,14 @@ def test_batch_limits_must_be_positive(migrated):
 
 
 def _outbox(hook, created: datetime) -> dict[str, int]:
-    """Four old entries: delivered, rejected, failed (pending) and untouched (pending)."""
-    keys = ["delivered", "rejected", "failed", "pending", "delivered-recently"]
+    """Old entries: delivered, rejected, held (413), failed (pending), untouched (pending); one recent delivery."""
+    keys = ["delivered", "rejected", "held", "failed", "pending", "delivered-recently"]
     outbox_repo.insert_entries(hook, [(key, "{}") for key in keys], created)
     with outbox_repo.open_drain(hook) as outbox:
         seqs = {entry.idempotency_key: entry.seq for entry in outbox.pending()}
         outbox.mark_delivered(seqs["delivered"], created + timedelta(minutes=1), 1, 202)
         outbox.mark_rejected(seqs["rejected"], created + timedelta(minutes=1), 1, 422, "HTTP 422")
+        outbox.mark_held(seqs["held"], created + timedelta(minutes=1), 1, 413, "HTTP 413")
         outbox.mark_failed(seqs["failed"], created + timedelta(minutes=1), 1, 503, "HTTP 503")
         outbox.mark_delivered(seqs["delivered-recently"], NOW - timedelta(days=1), 1, 202)
     return seqs
@@ -93,12 +94,13 @@ def test_only_old_delivered_outbox_entries_are_deleted(migrated):
     done = retention_repo.prune_delivered_outbox(migrated, NOW - timedelta(days=30))
 
     assert done == retention_repo.PruneResult(pruned=1, complete=True)
-    assert _keys(migrated) == {"rejected", "failed", "pending", "delivered-recently"}
+    assert _keys(migrated) == {"rejected", "held", "failed", "pending", "delivered-recently"}
     assert [row.idempotency_key for row in outbox_repo.rejected_rows(migrated)] == ["rejected"]
+    assert [row.idempotency_key for row in outbox_repo.held_rows(migrated)] == ["held"]
     with outbox_repo.open_drain(migrated) as outbox:
         assert [entry.idempotency_key for entry in outbox.pending()] == ["failed", "pending"]
     assert retention_repo.prune_delivered_outbox(migrated, NOW - timedelta(days=30)).pruned == 0, "idempotent"
-    assert len(_keys(migrated)) == 4
+    assert len(_keys(migrated)) == 5
 
 
 def test_outbox_deletion_is_batched(migrated):
