@@ -19,6 +19,7 @@ import aiohttp
 from perf_profiler.common.aio import run_sync
 from perf_profiler.engine.cancel import STOP
 from perf_profiler.engine.closed_loop import run_closed
+from perf_profiler.engine.deadline import counted_deadline_s, warmup_deadline_s, within
 from perf_profiler.engine.exchange import make_session, request_spec
 from perf_profiler.engine.fd_limits import ensure_fd_budget
 from perf_profiler.engine.open_loop import run_open
@@ -69,17 +70,20 @@ async def _probe_endpoint(
     load = service.load
     plan = plan_endpoint(load, endpoint, share)
     spec = request_spec(service.base_url, endpoint, load, redirect_policy(service))
+    what = f"{probe_label(service, share)}, endpoint {endpoint.name!r}"
     if plan.warmup > 0:
-        await run_closed(session, spec, Quota(plan.warmup), min(plan.concurrency, plan.warmup))
+        await within(run_closed(session, spec, Quota(plan.warmup), min(plan.concurrency, plan.warmup)),
+                     warmup_deadline_s(plan, load.timeout_s), f"{what}: the warm-up")
     STOP.raise_if_set(probe_label(service, share))
     t0_ns = await sync.start_line() if sync is not None else time.perf_counter_ns()
     started_at = time.time()
     if plan.model == "open":
-        recorder = await run_open(session, spec, plan, t0_ns)
+        counted = run_open(session, spec, plan, t0_ns)
     else:
         gate, workers = counted_gate(plan)
         pacer = Pacer(plan.rate, share, t0_ns) if plan.rate is not None else None
-        recorder = await run_closed(session, spec, gate, workers, pacer)
+        counted = run_closed(session, spec, gate, workers, pacer)
+    recorder = await within(counted, counted_deadline_s(plan, load.timeout_s), f"{what}: the counted phase")
     finished_at = time.time()
     STOP.raise_if_set(probe_label(service, share))  # partial results are not kept
     for error_class, example in recorder.first_error.items():
