@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import types
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -107,6 +108,16 @@ def nfc(value: str) -> str:
 def name_key(value: str) -> str:
     """What makes two names the same name: NFC, then case-folded ("Shop" and "SHOP" collide)."""
     return nfc(nfc(value).casefold())
+
+
+def first_duplicate(names: Iterable[str]) -> tuple[int, int] | None:
+    """``(earlier, later)`` positions of the first name that repeats an earlier one (by ``name_key``)."""
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if (key := name_key(name)) in first:
+            return first[key], i
+        first[key] = i
+    return None
 
 
 ServiceName = Annotated[str, Field(min_length=1, max_length=caps.SERVICE_NAME_MAX), Refuse(_NAME_REFUSED),

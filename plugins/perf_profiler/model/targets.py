@@ -52,7 +52,7 @@ from perf_profiler.model.fields import (
     ServiceName,
     TimeoutS,
     Warmup,
-    name_key,
+    first_duplicate,
 )
 from perf_profiler.model.http_values import (
     BaseUrl,
@@ -191,12 +191,11 @@ class Service(StrictModel):
 
     @model_validator(mode="after")
     def _endpoints_fit_the_load(self) -> Self:
-        first: dict[str, int] = {}
+        if (dup := first_duplicate(e.name for e in self.endpoints)) is not None:
+            earlier, i = dup
+            raise rule(f"duplicate endpoint name {self.endpoints[i].name!r} (also endpoints[{earlier}]; names are "
+                       "compared case-insensitively); give one of them a distinct 'name'", "endpoints", i, "name")
         for i, endpoint in enumerate(self.endpoints):
-            if (key := name_key(endpoint.name)) in first:
-                raise rule(f"duplicate endpoint name {endpoint.name!r} (also endpoints[{first[key]}]; names are "
-                           "compared case-insensitively); give one of them a distinct 'name'", "endpoints", i, "name")
-            first[key] = i
             if is_state_changing(endpoint.method) and not self.allow_state_changing_methods:
                 raise rule(f"endpoint {show(endpoint.name)}: method {endpoint.method} changes state; benchmarks are "
                            "read-only (GET, HEAD, OPTIONS) unless the service sets allow_state_changing_methods: true",
@@ -243,12 +242,10 @@ class TargetsConfig(StrictModel):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:
-        first: dict[str, int] = {}
-        for i, service in enumerate(self.services):
-            if (key := name_key(service.name)) in first:
-                raise rule(f"duplicate service name {service.name!r} (also services[{first[key]}]; names are "
-                           "compared case-insensitively)", "services", i, "name")
-            first[key] = i
+        if (dup := first_duplicate(s.name for s in self.services)) is not None:
+            earlier, i = dup
+            raise rule(f"duplicate service name {self.services[i].name!r} (also services[{earlier}]; names are "
+                       "compared case-insensitively)", "services", i, "name")
         return self
 
 

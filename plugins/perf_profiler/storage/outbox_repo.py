@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from perf_profiler.common.encoding import iso_utc
 from perf_profiler.storage.dialect import dialect_of
@@ -159,18 +159,18 @@ class DrainConnection:
 
     def mark_rejected(self, seq: int, at: datetime, attempts: int, status: int | None, error: str | None) -> None:
         """The engine refused the entry: kept for reporting, no longer pending."""
-        mark, now = self._mark, _stored_time(at)
-        self._update(
-            f"UPDATE insight_outbox SET rejected_at = {mark}, last_attempt_at = {mark}, "
-            f"attempts = attempts + {mark}, last_status = {mark}, last_error = {mark} WHERE seq = {mark}",
-            (now, now, attempts, status, error, seq),
-        )
+        self._set_aside("rejected_at", seq, at, attempts, status, error)
 
     def mark_held(self, seq: int, at: datetime, attempts: int, status: int | None, error: str | None) -> None:
         """The engine found the entry too large (413): held aside until requeued, not pending."""
+        self._set_aside("held_at", seq, at, attempts, status, error)
+
+    def _set_aside(self, column: Literal["rejected_at", "held_at"], seq: int, at: datetime, attempts: int,
+                   status: int | None, error: str | None) -> None:
+        """Stamp ``column`` (one of two fixed names, never input) and the attempt: the entry stops being pending."""
         mark, now = self._mark, _stored_time(at)
         self._update(
-            f"UPDATE insight_outbox SET held_at = {mark}, last_attempt_at = {mark}, "
+            f"UPDATE insight_outbox SET {column} = {mark}, last_attempt_at = {mark}, "
             f"attempts = attempts + {mark}, last_status = {mark}, last_error = {mark} WHERE seq = {mark}",
             (now, now, attempts, status, error, seq),
         )
