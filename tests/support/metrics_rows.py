@@ -99,6 +99,9 @@ def make_row(service: str = "registry", endpoint: str = "/healthz", **overrides:
         "service_p95_ms": 44.0,
         "service_p99_ms": 88.5,
         "service_hist": "HISTFAAAACl4nJNpmSzMwMDAyQABzFCaEUrDAAAb+gF6",
+        # 007_origin.sql: measured by a probe (a backfill marks its rows 'rederived')
+        "origin": "measured",
+        "rederived_at": None,
     }
     row.update(overrides)
     return row

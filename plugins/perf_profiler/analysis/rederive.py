@@ -3,7 +3,8 @@
 A backfill run for an interval that has stored rows recomputes every histogram-derived column of
 each row (the registry's, ``model.columns``) from the histograms stored in the row, and judges
 them against today's budgets (so a budget change re-judges history), keeping the row's identity:
-the same rows are updated, none are added. Columns whose histogram is not stored (the client lag;
+the same rows are updated, none are added, each marked ``origin = 'rederived'`` with the time in
+``rederived_at`` (the Performance view marks such points). Columns whose histogram is not stored (the client lag;
 the service time of a closed loop, which is its latency) keep their values, as do counts,
 throughput and timestamps: facts of the original measurement. A row whose latency histogram was
 dropped by retention (``tasks.retention``) cannot be re-derived: ``rederivable`` tells them apart,
@@ -12,10 +13,12 @@ and the backfill leaves such rows as they are.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 from perf_profiler.analysis.budget import evaluate
 from perf_profiler.analysis.histogram import column_values, decode, summarize
+from perf_profiler.common.encoding import iso_utc
 from perf_profiler.model.columns import HISTOGRAM_COLUMN
 from perf_profiler.model.targets import Budget
 
@@ -26,8 +29,8 @@ def rederivable(row: Mapping[str, Any]) -> bool:
     return column is not None and row.get(column) is not None
 
 
-def rederive_row(row: Mapping[str, Any], budget: Budget) -> dict[str, Any]:
-    """``row`` with its histogram-derived columns recomputed and a fresh verdict."""
+def rederive_row(row: Mapping[str, Any], budget: Budget, now: datetime | None = None) -> dict[str, Any]:
+    """``row`` with its histogram-derived columns recomputed, a fresh verdict, marked re-derived (now)."""
     stats = {name: summarize(decode(row[column])) for name, column in HISTOGRAM_COLUMN.items()
              if column is not None and row.get(column) is not None}
     derived = {**row, **{name: round(value, 3) for name, value in column_values(stats).items()}}
@@ -35,6 +38,8 @@ def rederive_row(row: Mapping[str, Any], budget: Budget) -> dict[str, Any]:
         budget_p95_ms=budget.p95_ms,
         budget_error_rate=budget.error_rate,
         verdict=evaluate(derived["p95_ms"], float(row["error_rate"]), budget).verdict,
+        origin="rederived",
+        rederived_at=iso_utc(now or datetime.now(timezone.utc)),
     )
     return derived
 
@@ -44,7 +49,8 @@ def rederive_rows(
 ) -> list[dict[str, Any]]:
     """Re-derive every row; an endpoint no longer configured keeps the budget it was judged by."""
     out = []
+    now = datetime.now(timezone.utc)
     for row in rows:
         stored = Budget(p95_ms=float(row["budget_p95_ms"]), error_rate=float(row["budget_error_rate"]))
-        out.append(rederive_row(row, budgets.get((row["service"], row["endpoint"]), stored)))
+        out.append(rederive_row(row, budgets.get((row["service"], row["endpoint"]), stored), now))
     return out

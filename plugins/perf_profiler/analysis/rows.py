@@ -48,6 +48,8 @@ def build_row(summary: EndpointSummary, budget: Budget, identity: RunIdentity) -
         "saturation_reasons": canonical_json(list(summary.saturation_reasons)),
         # closed loop: the latency is the service time, no second copy of the histogram
         "service_hist": summary.service_hist if summary.model == "open" else None,
+        "origin": "measured",
+        "rederived_at": None,
         **{name: round(value, 3) for name, value in summary.derived.items()},
     }
     return {name: values[name] for name in ROW_COLUMNS}

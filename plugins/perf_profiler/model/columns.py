@@ -160,6 +160,8 @@ COLUMNS: tuple[Column, ...] = (
     _ms("service_p95_ms", "service", 95.0, nullable=True, default=None),
     _ms("service_p99_ms", "service", 99.0, nullable=True, default=None),
     Column("service_hist", "text", nullable=True, default=None, holds="service"),
+    Column("origin", "text", default="measured"),  # 007_origin.sql: 'measured' or 'rederived' (a backfill)
+    Column("rederived_at", "timestamp", nullable=True, default=None),
     Column("created_at", "timestamp", set_by_database=True),
     Column("updated_at", "timestamp", set_by_database=True),
 )

@@ -27,8 +27,11 @@ def test_columns_of_stored_histograms_are_recomputed_the_rest_kept(model: str) -
     assert {"p50_ms", "p95_ms", "p999_ms", "min_ms", "max_ms", "mean_ms"} <= recomputed
     assert ({"service_p50_ms", "service_p99_ms"} <= recomputed) == (model == "open")
     assert not {"lag_p50_ms", "lag_p99_ms"} & recomputed  # the lag histogram is not stored
-    assert {k: v for k, v in derived.items() if k not in recomputed} == {
-        k: v for k, v in stale.items() if k not in recomputed}
+    marks = {"origin", "rederived_at"}
+    assert {k: v for k, v in derived.items() if k not in recomputed | marks} == {
+        k: v for k, v in stale.items() if k not in recomputed | marks}
+    assert (stale["origin"], stale["rederived_at"]) == ("measured", None)
+    assert derived["origin"] == "rederived" and derived["rederived_at"] >= stale["measured_at"]
 
 
 def test_a_new_budget_rejudges_and_a_removed_endpoint_keeps_its_own() -> None:
@@ -59,3 +62,9 @@ def test_a_backfill_fills_p75_of_rows_stored_before_it_existed(metrics_db: str) 
     want = np.percentile(latency_samples_us(), 75, method="inverted_cdf") / 1000.0
     assert abs(backfilled["p75_ms"] - want) <= want * 0.001 + 0.005, (backfilled["p75_ms"], want)  # DECIMAL(10,2)
     assert backfilled["id"] == stored["id"] and backfilled["p95_ms"] == stored["p95_ms"]
+    assert (stored["origin"], stored["rederived_at"]) == ("measured", None)
+    assert backfilled["origin"] == "rederived" and backfilled["rederived_at"] is not None
+
+    upsert_metrics(hook, [build_row(summary(), Budget(), IDENTITY)])  # measured again (a re-run)
+    (remeasured,) = fetch_metrics(hook)
+    assert (remeasured["origin"], remeasured["rederived_at"]) == ("measured", None)
