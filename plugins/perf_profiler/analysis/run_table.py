@@ -1,5 +1,6 @@
-"""The table the ``store`` task logs once per run: every service × endpoint of the run with its
-percentiles, throughput, error rate, verdict, client-saturated flag and its p95 against its baseline.
+"""The tables the tasks log: ``store``'s, once per run (every service × endpoint of the run with its
+percentiles, throughput, error rate, verdict, client-saturated flag and its p95 against its
+baseline), and ``perf_trends``' (each judged row: p95 vs baseline vs the p95 of 7 days earlier).
 
 Rendered by ``report.table`` (the CLI's formatter), with the column registry's report titles. The
 latencies are shown as stored: storage rounds DECIMAL(10,2) columns to two decimals, so does this
@@ -51,15 +52,34 @@ def printable(text: Any) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
+#: (title, row key, format) of each column of the perf_trends table.
+TREND_TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    _titled("service"),
+    _titled("endpoint"),
+    ("run", "run_id", "s"),
+    _titled("p95_ms", STORED_MS),
+    ("baseline p95", "baseline", "s"),
+    ("p95 vs baseline", "change", "s"),
+    ("p95 7 d earlier", "week", "s"),
+    ("p95 vs 7 d earlier", "week_change", "s"),
+    ("regression", "regression", "s"),
+)
+
+
+def change(p95_ms: float, earlier_ms: float) -> str:
+    """``+3.50 ms (+3.4%)``: a p95 against an earlier or baseline p95."""
+    delta = round(p95_ms, 2) - earlier_ms
+    relative = f" ({delta / earlier_ms:+.1%})" if earlier_ms else ""
+    return f"{delta:+.2f} ms{relative}"
+
+
 def change_cells(p95_ms: float, history_p95_ms: Sequence[float]) -> tuple[str, str]:
     """The baseline and p95-change cells of one row: ``"102.00 ms (20 runs)", "+3.50 ms (+3.4%)"``,
     or ``"n/a (3 runs)", "n/a"`` while the history is too short for a baseline."""
     base = baseline(history_p95_ms)
     if base is None:
         return f"n/a ({len(history_p95_ms)} runs)", "n/a"
-    delta = round(p95_ms, 2) - base.median_ms
-    relative = f" ({delta / base.median_ms:+.1%})" if base.median_ms else ""
-    return f"{base.median_ms:.2f} ms ({base.runs} runs)", f"{delta:+.2f} ms{relative}"
+    return f"{base.median_ms:.2f} ms ({base.runs} runs)", change(p95_ms, base.median_ms)
 
 
 def table_row(row: Mapping[str, Any], history_p95_ms: Sequence[float]) -> dict[str, Any]:
@@ -93,3 +113,24 @@ def run_heading(identity: Mapping[str, Any], mode: str, rows: int, source_run_id
     return (f"perf_profiler results of run {printable(identity['run_id'])} (tenant "
             f"{printable(identity['tenant_id'])}): {rows} endpoints, {what}")
 
+
+
+def trend_table(judged: Iterable[tuple[Mapping[str, Any], Sequence[float], tuple[float, str] | None, bool]]) -> str:
+    """The perf_trends table: per (row, its p95 history, (p95, measured_at) of the latest run at
+    least 7 days earlier or None, whether it was recorded as a regression)."""
+    lines = []
+    for row, history, week, regressed in judged:
+        p95_ms = float(row["p95_ms"])
+        base, vs_base = change_cells(p95_ms, history)
+        lines.append({
+            "service": printable(row["service"]),
+            "endpoint": printable(row["endpoint"]),
+            "run_id": printable(row["run_id"]),
+            "p95_ms": round(p95_ms, 2),
+            "baseline": base,
+            "change": vs_base,
+            "week": "n/a (no run)" if week is None else f"{week[0]:.2f} ms ({week[1][:10]})",
+            "week_change": "n/a" if week is None else change(p95_ms, week[0]),
+            "regression": "REGRESSION" if regressed else "no",
+        })
+    return table(lines, TREND_TABLE_COLUMNS)
