@@ -9,6 +9,8 @@ posts the results to the Insight Engine through an outbox that loses nothing.
 * Targets: `config/targets.json` beside this file (or `$PERF_PROFILER_TARGETS_FILE`), overridden by
   the Variable `perf_profiler_targets` (JSON).
 * Connections: `perf_metrics_db` (Postgres or SQLite), `insight_engine` (HTTP; token in password).
+* Task logs: each `benchmark` logs its endpoints' p50/p95/p99, requests, errors and throughput;
+  `store` logs one table of every endpoint with its p95 against its baseline (README, "Reading the results").
 * Parallel benchmarks: at most `[perf_profiler] max_active_benchmarks` (default 2) at once, in
   `default_pool` or the pool named by `[perf_profiler] benchmark_pool`; no hand step needed.
 """

@@ -99,11 +99,18 @@ def table_row(row: Mapping[str, Any], history_p95_ms: Sequence[float]) -> dict[s
     }
 
 
-def run_table(rows: Iterable[Mapping[str, Any]], histories: Mapping[str, Sequence[float]]) -> str:
+def run_table(rows: Iterable[Mapping[str, Any]], histories: Mapping[str, Sequence[float]],
+              with_run: bool = False) -> str:
     """The table of a run's rows; ``histories`` maps a row's ``id`` to the p95 of its endpoint's
-    previous runs (newest first; a row without an entry has no history)."""
+    previous runs (newest first; a row without an entry has no history). ``with_run``: add the
+    run of each row (a backfill re-deriving the rows of several runs)."""
     ordered = sorted(rows, key=lambda r: (str(r["service"]), str(r["endpoint"]), str(r["measured_at"])))
-    return table([table_row(row, histories.get(str(row["id"]), ())) for row in ordered], RUN_TABLE_COLUMNS)
+    columns = RUN_TABLE_COLUMNS
+    if with_run:
+        columns = (*columns[:2], ("run", "run_id", "s"), *columns[2:])
+    lines = [{**table_row(row, histories.get(str(row["id"]), ())), "run_id": printable(row["run_id"])}
+             for row in ordered]
+    return table(lines, columns)
 
 
 def run_heading(identity: Mapping[str, Any], mode: str, rows: int, source_run_ids: Sequence[str]) -> str:

@@ -80,7 +80,8 @@ def log_run_table(hook, rows: Sequence[Mapping[str, Any]], stored: Mapping[str, 
     from perf_profiler.analysis.run_table import run_heading, run_table
 
     heading = run_heading(stored["identity"], stored["mode"], len(rows), stored["source_run_ids"])
-    log.info("%s\n%s", heading, run_table(rows, p95_histories(hook, rows)))
+    several_runs = len(stored["source_run_ids"]) > 1  # a backfill may re-derive rows of several runs
+    log.info("%s\n%s", heading, run_table(rows, p95_histories(hook, rows), with_run=several_runs))
 
 
 

@@ -32,6 +32,14 @@ def test_every_row_with_its_numbers_as_stored_and_its_p95_against_the_baseline()
     assert search[9:] == ["44.50 ms (6 runs)", "+7.85 ms (+17.6%)"]
 
 
+def test_the_rows_of_several_runs_say_which_run_they_belong_to():
+    rows = [stored("a", "/x", 5.0, id="1", run_id="scheduled__b", measured_at="2026-03-09T02:05:00+00:00"),
+            stored("a", "/x", 6.0, id="2", run_id="scheduled__a", measured_at="2026-03-08T02:05:00+00:00")]
+    header, _, first, second = cells(run_table(rows, {}, with_run=True))
+    assert header[:4] == ["service", "endpoint", "run", "p50 ms"]
+    assert [first[2:4], second[2:4]] == [["scheduled__a", "3.00"], ["scheduled__b", "2.50"]], "oldest first"
+
+
 def test_a_short_history_says_how_many_runs_there_are():
     [_, _, line] = cells(run_table([stored("a", "/x", 5.0)], {"a/x": [4.0, 4.0, 4.0]}))
     assert line[-2:] == ["n/a (3 runs)", "n/a"]
