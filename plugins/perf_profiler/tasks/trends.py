@@ -50,8 +50,8 @@ def detect_regressions(hook: DbApiHook, rows: Sequence[Mapping[str, Any]]) -> li
             p95_ms = float(row["p95_ms"])
             history = repo.p95_history(row, trends.WINDOW)
             base = trends.baseline(history)
-            regressed = base is not None and trends.is_regression(p95_ms, base)
-            if base is not None and regressed:
+            regressed = trends.is_regression(p95_ms, base)
+            if regressed and base is not None:
                 repo.record_regression(row, base)
                 found.append({"service": row["service"], "endpoint": row["endpoint"], "run_id": row["run_id"],
                               "p95_ms": p95_ms, "baseline_p95_ms": base.median_ms,
