@@ -9,6 +9,8 @@ posts the results to the Insight Engine through an outbox that loses nothing.
 * Targets: `config/targets.json` beside this file (or `$PERF_PROFILER_TARGETS_FILE`), overridden by
   the Variable `perf_profiler_targets` (JSON).
 * Connections: `perf_metrics_db` (Postgres or SQLite), `insight_engine` (HTTP; token in password).
+* Task logs: each `benchmark` logs its endpoints' p50/p95/p99, requests, errors and throughput;
+  `store` logs one table of every endpoint with its p95 against its baseline (README, "Reading the results").
 * Parallel benchmarks: at most `[perf_profiler] max_active_benchmarks` (default 2) at once, in
   `default_pool` or the pool named by `[perf_profiler] benchmark_pool`; no hand step needed.
 """
@@ -62,10 +64,11 @@ def perf_profiler():
         return run_plan["to_probe"]
 
     # multiple_outputs=False: a task annotated `-> dict` would otherwise also push every key of its
-    # result as an XCom of its own (the encoded histograms twice).
+    # result as an XCom of its own (the encoded histograms twice). show_return_value_in_logs=False:
+    # the log shows each endpoint's percentiles instead of a dump of the encoded histograms.
     @task(pool=settings.benchmark_pool(), max_active_tis_per_dag=settings.max_active_benchmarks(),
           execution_timeout=timeouts.execution_timeout("benchmark"),
-          map_index_template="{{ service_name }}", multiple_outputs=False)
+          map_index_template="{{ service_name }}", multiple_outputs=False, show_return_value_in_logs=False)
     def benchmark(service: dict) -> BenchmarkResult:
         from perf_profiler.tasks import measure
 
@@ -74,8 +77,9 @@ def perf_profiler():
         cast(dict[str, Any], get_current_context())["service_name"] = service["name"]
         return measure.benchmark(service)
 
+    # the log shows the run's table (every endpoint, its p95 against its baseline), not the summary dict
     @task(outlets=[PERF_METRICS_ASSET], trigger_rule=TriggerRule.NONE_FAILED, multiple_outputs=False,
-          execution_timeout=timeouts.execution_timeout("store"))
+          execution_timeout=timeouts.execution_timeout("store"), show_return_value_in_logs=False)
     def store(plan: dict, results: list[dict]) -> dict:
         from perf_profiler.tasks import persist
 

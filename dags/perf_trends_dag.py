@@ -5,7 +5,8 @@ Runs whenever `perf_profiler` stores metrics (it is scheduled on the Asset
 `x-perf-profiler://perf_metrics`). For every stored row it compares the p95 with the same
 tenant × service × endpoint over its last 20 runs — robust baseline: median + max(3 × 1.4826 ×
 MAD, 10 %, 1 ms) — records regressions in `perf_regressions`, refreshes `perf_daily_rollup`,
-and analysts read both through the stable view `perf_analytics_v1`.
+and analysts read both through the stable view `perf_analytics_v1`. Its log shows, per endpoint,
+the new p95 vs the baseline vs the p95 of 7 days earlier, and a warning per regression.
 
 Then `apply_retention` prunes what the `[perf_profiler]` retention
 settings call old: histograms of perf_metrics rows (`histogram_retention_days`, default 90; the

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from perf_profiler.analysis.trends import METHOD, Baseline, DayRollup
+from perf_profiler.storage.row_binding import timestamp_text
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -37,6 +38,20 @@ class TrendsConnection:
              int(limit)),
         )
         return [float(value) for (value,) in self._cur.fetchall()]
+
+    def p95_days_before(self, row: Mapping[str, Any], days: int) -> tuple[float, str] | None:
+        """(p95, measured_at) of the latest run of the row's tenant × DAG × service × endpoint
+        measured at least ``days`` days before the row (None when there is none)."""
+        m = self._mark
+        cutoff = datetime.fromisoformat(timestamp_text(row["measured_at"], "measured_at")) - timedelta(days=days)
+        self._cur.execute(
+            f"SELECT p95_ms, measured_at FROM perf_metrics WHERE tenant_id = {m} AND dag_id = {m} "
+            f"AND service = {m} AND endpoint = {m} AND measured_at <= {m} ORDER BY measured_at DESC LIMIT 1",
+            (row["tenant_id"], row["dag_id"], row["service"], row["endpoint"],
+             timestamp_text(cutoff, "measured_at")),
+        )
+        found = self._cur.fetchone()
+        return None if found is None else (float(found[0]), timestamp_text(found[1], "measured_at"))
 
     def record_regression(self, row: Mapping[str, Any], base: Baseline) -> None:
         """Record (or update) the regression of perf_metrics row ``row`` against ``base``."""

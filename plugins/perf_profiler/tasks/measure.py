@@ -32,11 +32,8 @@ def benchmark(service_dict: Mapping[str, Any]) -> BenchmarkResult:
         from airflow.sdk.exceptions import AirflowFailException  # here: importing Airflow sets up its logging
 
         raise AirflowFailException(str(error)) from error
+    log_percentiles(result)
     for endpoint in result["endpoints"]:
-        log.info(
-            "%s %s: %s requests, %s ok, %s dropped (%s loop)", service.name, endpoint["endpoint"],
-            endpoint["requests"], endpoint["ok"], endpoint.get("dropped", 0), endpoint.get("model", "closed"),
-        )
         if endpoint.get("client_saturated"):
             log.warning(
                 "%s %s: CLIENT SATURATED -- the load generator could not deliver the requested load; "
@@ -46,3 +43,21 @@ def benchmark(service_dict: Mapping[str, Any]) -> BenchmarkResult:
                 "; ".join(endpoint.get("saturation_reasons", [])),
             )
     return result
+
+
+def log_percentiles(result: BenchmarkResult) -> None:
+    """One line per endpoint: its percentiles, counts and throughput, from the result's histograms.
+
+    This replaces Airflow's dump of the returned value (``show_return_value_in_logs=False`` on the
+    task): the encoded histograms mean nothing to a reader, their percentiles do.
+    """
+    from perf_profiler.analysis.reduce import summarize_results
+
+    for summary in summarize_results([result]):
+        log.info(
+            "%s %s %s: p50 %.2f ms  p95 %.2f ms  p99 %.2f ms  |  %s requests, %s ok, %s errors (%.2f%%)  |  "
+            "%.1f req/s  |  %s loop, %s dropped",
+            summary.service, summary.method, summary.endpoint, summary.p50_ms, summary.p95_ms, summary.p99_ms,
+            summary.requests, summary.ok_count, summary.error_count, 100 * summary.error_rate,
+            summary.throughput, summary.model, summary.dropped,
+        )

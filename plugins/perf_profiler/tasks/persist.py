@@ -68,7 +68,38 @@ def store_metrics(
     log.info("upserted %s perf_metrics rows (%s) for run %s", written, plan["mode"], identity.run_id)
     if plan["mode"] == MEASURE:
         observability.emit(rows)
-    return stored_summary(rows, identity, plan)
+    stored = stored_summary(rows, identity, plan)
+    log_run_table(hook, rows, stored)
+    return stored
+
+
+
+def log_run_table(hook, rows: Sequence[Mapping[str, Any]], stored: Mapping[str, Any]) -> None:
+    """Log the run's table (``analysis.run_table``): every endpoint, passing ones included, with
+    its p95 against the baseline of its previous runs."""
+    from perf_profiler.analysis.run_table import run_heading, run_table
+
+    heading = run_heading(stored["identity"], stored["mode"], len(rows), stored["source_run_ids"])
+    several_runs = len(stored["source_run_ids"]) > 1  # a backfill may re-derive rows of several runs
+    log.info("%s\n%s", heading, run_table(rows, p95_histories(hook, rows), with_run=several_runs))
+
+
+
+def p95_histories(hook, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
+    """Row id → the p95 of its endpoint's last ``trends.WINDOW`` earlier runs (newest first).
+
+    The table is a log: a failed read leaves the baseline column "n/a" and never fails the run.
+    """
+    from perf_profiler.analysis import trends
+    from perf_profiler.storage.trends_repo import open_trends
+
+    try:
+        with open_trends(hook) as repo:
+            return {str(row["id"]): repo.p95_history(row, trends.WINDOW) for row in rows}
+    except Exception:  # any driver error: the rows are stored, only the log loses a column
+        log.warning("could not read the p95 history of the run's endpoints; the table shows no baseline",
+                    exc_info=True)
+        return {}
 
 
 

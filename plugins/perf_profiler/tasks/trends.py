@@ -12,6 +12,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: "p95 now vs N days earlier": the latest run measured at least this many days before the new one.
+WEEK_DAYS = 7
+
 
 def analyse_trends(asset_extras: Sequence[Mapping[str, Any]], conn_id: str = DEFAULT_DB_CONN_ID) -> dict[str, Any]:
     """perf_trends: judge the rows behind each Asset event against their history; roll up days."""
@@ -23,7 +26,7 @@ def analyse_trends(asset_extras: Sequence[Mapping[str, Any]], conn_id: str = DEF
             for row in fetch_metrics(hook, dag_id=extra["dag_id"], run_id=run_id, tenant_id=extra["tenant_id"])]
     regressions = detect_regressions(hook, rows)
     for found in regressions:
-        log.warning("p95 regression: %s %s run %s p95=%.1fms baseline=%.1fms threshold=%.1fms",
+        log.warning("p95 regression: service=%s endpoint=%s run %s p95=%.2fms baseline=%.2fms threshold=%.2fms",
                     found["service"], found["endpoint"], found["run_id"], found["p95_ms"],
                     found["baseline_p95_ms"], found["threshold_ms"])
     days = roll_up_days(hook, rows)
@@ -32,22 +35,32 @@ def analyse_trends(asset_extras: Sequence[Mapping[str, Any]], conn_id: str = DEF
 
 
 def detect_regressions(hook: DbApiHook, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Judge each row against its history; record regressions (idempotently) and return them."""
+    """Judge each row against its history; record regressions (idempotently) and return them.
+
+    Logs one table: per row its p95 against its baseline and against the p95 of the latest run
+    measured at least ``WEEK_DAYS`` days earlier.
+    """
     from perf_profiler.analysis import trends
+    from perf_profiler.analysis.run_table import trend_table
     from perf_profiler.storage.trends_repo import open_trends
 
-    found = []
+    found, judged = [], []
     with open_trends(hook) as repo:
         for row in rows:
             p95_ms = float(row["p95_ms"])
-            base = trends.baseline(repo.p95_history(row, trends.WINDOW))
-            if base is not None and trends.is_regression(p95_ms, base):
+            history = repo.p95_history(row, trends.WINDOW)
+            base = trends.baseline(history)
+            regressed = trends.is_regression(p95_ms, base)
+            if regressed and base is not None:
                 repo.record_regression(row, base)
                 found.append({"service": row["service"], "endpoint": row["endpoint"], "run_id": row["run_id"],
                               "p95_ms": p95_ms, "baseline_p95_ms": base.median_ms,
                               "threshold_ms": base.threshold_ms})
             else:
                 repo.clear_regression(row["id"])  # a re-derived row may no longer be a regression
+            judged.append((row, history, repo.p95_days_before(row, WEEK_DAYS), regressed))
+    if judged:
+        log.info("perf_trends: p95 against the baseline and %s days earlier\n%s", WEEK_DAYS, trend_table(judged))
     return found
 
 
