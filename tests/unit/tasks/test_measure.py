@@ -23,7 +23,7 @@ def test_every_run_with_a_state_changing_method_logs_a_warning(method, caplog):
             result = measure.benchmark(_service(server.url, method, allow=True))
             assert [e["method"] for e in result["endpoints"]] == ["GET", method]
         assert server.stats.hits["/echo"] == 6
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and _not_saturation(r)]
     assert warnings == [f"shop: probing with state-changing methods (allow_state_changing_methods is true): "
                         f"{method} /echo"] * 2
 
@@ -31,7 +31,12 @@ def test_every_run_with_a_state_changing_method_logs_a_warning(method, caplog):
 def test_a_read_only_run_logs_no_warning(caplog):
     with BenchServer() as server, caplog.at_level(logging.INFO, logger=measure.__name__):
         measure.benchmark(_service(server.url, "HEAD", allow=False))
-    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and _not_saturation(r)] == []
+
+
+def _not_saturation(record: logging.LogRecord) -> bool:
+    """A CLIENT SATURATED warning says the (busy, shared) test machine could not keep up, not the method."""
+    return "CLIENT SATURATED" not in record.getMessage()
 
 
 def test_an_xcom_without_the_opt_in_is_refused_before_any_request():
