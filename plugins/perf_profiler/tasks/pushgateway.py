@@ -123,8 +123,17 @@ def registry_for(rows: Sequence[Mapping[str, Any]]) -> CollectorRegistry:
         gauge = Gauge(name, help_text, LABELS, registry=registry)
         for row in rows:
             labels = (row["tenant_id"], row["service"], row["endpoint"], row["dag_id"])
-            gauge.labels(*(str(value) for value in labels)).set(float(row[column]))
+            gauge.labels(*(str(value) for value in labels)).set(stored_value(row, column))
     return registry
+
+
+def stored_value(row: Mapping[str, Any], name: str) -> float:
+    """The value as perf_metrics keeps it (a ``decimal`` column is DECIMAL(10,2)), so Prometheus
+    and the database agree to the digit."""
+    from perf_profiler.model.columns import column
+
+    value = float(row[name])
+    return round(value, 2) if column(name).kind == "decimal" else value
 
 
 def push(rows: Iterable[Mapping[str, Any]], conn_id: str = PUSHGATEWAY_CONN_ID) -> int:
