@@ -140,8 +140,9 @@ def push(rows: Iterable[Mapping[str, Any]], conn_id: str = PUSHGATEWAY_CONN_ID) 
     """Push each tenant × service group; returns how many groups the gateway accepted."""
     try:
         gateway = gateway_from_connection(conn_id)
-    except (ValueError, TypeError) as exc:
-        log.warning("Airflow connection %r is not a usable Pushgateway (%s): metrics not pushed", conn_id, exc)
+    except Exception as exc:  # e.g. no host, a bad timeout_s extra, a secrets backend failing
+        log.warning("Airflow connection %r is not a usable Pushgateway (%s: %s): metrics not pushed",
+                    conn_id, type(exc).__name__, exc)
         return 0
     if gateway is None:
         log.info("no Airflow connection %r: metrics not pushed to a Prometheus Pushgateway", conn_id)

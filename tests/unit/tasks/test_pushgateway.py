@@ -19,6 +19,7 @@ from perf_profiler.tasks import pushgateway
 from servers import refused_port
 
 SECRET = "s3cr3t-pushgateway-password"
+PUSH_LOGGER = "perf_profiler.tasks.pushgateway"
 ROWS = [
     {"tenant_id": "default", "service": "registry", "endpoint": "/healthz", "dag_id": "perf_profiler",
      "p50_ms": 10.5, "p95_ms": 41.496, "p99_ms": 60.0, "throughput": 120.25, "error_count": 3, "error_rate": 0.02513},
@@ -133,7 +134,7 @@ def test_no_connection_no_push_one_info_line(monkeypatch, caplog):
     monkeypatch.delenv("AIRFLOW_CONN_PROMETHEUS_PUSHGATEWAY", raising=False)
     caplog.set_level(logging.INFO, logger="perf_profiler")
     assert pushgateway.push(ROWS) == 0
-    lines = [r for r in caplog.records if r.name == "perf_profiler.tasks.pushgateway"]
+    lines = [r for r in caplog.records if r.name == PUSH_LOGGER]
     message = "no Airflow connection 'prometheus_pushgateway': metrics not pushed to a Prometheus Pushgateway"
     assert [(r.levelno, r.getMessage()) for r in lines] == [(logging.INFO, message)]
 
@@ -144,7 +145,7 @@ def test_gateway_answering_an_error_warns_per_group_and_goes_on(gateway_conn, ca
         gateway_conn(gateway.port, login="pusher", password=SECRET)
         assert pushgateway.push(ROWS) == 0
     assert len(gateway.requests) == 2, "an error answer is not a dead gateway: the next group is tried"
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == PUSH_LOGGER]
     assert len(warnings) == 2
     assert all(f"Pushgateway http://127.0.0.1:{gateway.port}: push of tenant" in w and "500" in w for w in warnings)
     assert SECRET not in caplog.text and "pusher:" not in caplog.text
@@ -155,8 +156,18 @@ def test_gateway_down_warns_with_its_url_and_stops_trying(gateway_conn, caplog):
     port = refused_port()
     gateway_conn(port, login="pusher", password=SECRET)
     assert pushgateway.push(ROWS) == 0
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == PUSH_LOGGER]
     assert len(warnings) == 2, warnings
     assert f"Pushgateway http://127.0.0.1:{port}: push of tenant default service registry failed" in warnings[0]
     assert warnings[1] == f"Pushgateway http://127.0.0.1:{port} unreachable: 1 remaining group(s) not pushed"
     assert SECRET not in caplog.text
+
+
+@pytest.mark.parametrize("conn", [{"conn_type": "http"}, {"conn_type": "http", "host": "127.0.0.1",
+                                                          "extra": {"timeout_s": "soon"}}])
+def test_unusable_connection_warns_and_pushes_nothing(monkeypatch, caplog, conn):
+    monkeypatch.setenv("AIRFLOW_CONN_PROMETHEUS_PUSHGATEWAY", json.dumps(conn))
+    caplog.set_level(logging.INFO, logger="perf_profiler")
+    assert pushgateway.push(ROWS) == 0
+    [warning] = [r.getMessage() for r in caplog.records if r.name == PUSH_LOGGER]
+    assert warning.startswith("Airflow connection 'prometheus_pushgateway' is not a usable Pushgateway (ValueError")
