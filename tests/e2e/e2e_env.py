@@ -15,6 +15,9 @@ SERVICE_PATHS = {
     "predictive-engine": "/delay/60",   # slow on purpose: the regression perf_trends must find
 }
 DEFAULT_REQUESTS = 20
+#: The slow service's load is spread over two worker processes (the kill tests count them).
+SLOW_SERVICE = "predictive-engine"
+SLOW_SERVICE_LOAD = {"processes": 2}
 
 
 def targets_json(services: dict[str, BenchServer]) -> str:
@@ -23,7 +26,8 @@ def targets_json(services: dict[str, BenchServer]) -> str:
         "version": 1,
         "defaults": {"load": {"requests": DEFAULT_REQUESTS, "concurrency": 4, "warmup": 0, "timeout_s": 5}},
         "services": [
-            {"name": name, "base_url": services[name].url, "endpoints": [{"path": path}]}
+            {"name": name, "base_url": services[name].url, "endpoints": [{"path": path}],
+             **({"load": SLOW_SERVICE_LOAD} if name == SLOW_SERVICE else {})}
             for name, path in SERVICE_PATHS.items()
         ],
     })

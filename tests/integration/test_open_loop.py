@@ -202,6 +202,32 @@ def test_two_processes_interleave_one_open_schedule(server: BenchServer) -> None
     assert stats(ep["service_hist"]).count == stats(ep["latency_hist"]).count == ep["ok"]
 
 
+#: A main script like the ``airflow`` command inside a task: importing it anywhere but as the
+#: main program fails (Airflow's ORM set-up fails in a task process), and it runs 2 workers.
+REFUSES_REIMPORT = """
+import sys
+if __name__ != "__main__":
+    raise SystemExit("the parent's main script was re-run in a worker")
+from perf_profiler.engine.runner import run_probe
+from perf_profiler.model.targets import Endpoint, LoadSettings, Service
+service = Service(name="svc", base_url=sys.argv[1], endpoints=(Endpoint(path="/ok"),),
+                  load=LoadSettings(requests=20, concurrency=2, warmup=0, processes=2))
+print(run_probe(service)["endpoints"][0]["requests"])
+"""
+
+
+@pytest.mark.parametrize("run_as", ["path", "module"])
+def test_workers_do_not_rerun_the_parents_main_script(server: BenchServer, tmp_path: Path, run_as: str) -> None:
+    script = tmp_path / "parent_main.py"
+    script.write_text(REFUSES_REIMPORT)
+    command = [str(script)] if run_as == "path" else ["-m", "parent_main"]
+    done = subprocess.run([sys.executable, *command, server.url], capture_output=True, text=True, timeout=50,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["20"] and server.stats.hits["/ok"] == 20
+    assert "re-run in a worker" not in done.stderr
+
+
 # --------------------------------------------------------------------------- metrics, rows, CLI
 def _part(samples_us: list[int], lag_us: list[int], **extra: Any) -> dict[str, Any]:
     def enc(values: list[int]) -> str:

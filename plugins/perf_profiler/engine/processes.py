@@ -8,9 +8,12 @@ phase together (:class:`Sync`), and their parts merge exactly (histograms add, c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
+import sys
 import time
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -85,9 +88,10 @@ def run_processes(service: Service, use_uvloop: bool | None) -> BenchmarkResult:
     ]
     started: list[Any] = []
     try:
-        for proc in procs:
-            proc.start()
-            started.append(proc)
+        with _parent_main_hidden():
+            for proc in procs:
+                proc.start()
+                started.append(proc)
         parts = _collect(started, results, barrier, count)
     finally:
         for proc in started:
@@ -101,6 +105,27 @@ def run_processes(service: Service, use_uvloop: bool | None) -> BenchmarkResult:
     endpoints = [merge_entries([part["endpoints"][i] for part in parts]) for i in range(len(service.endpoints))]
     return service_result(service, min(part["started_at"] for part in parts),
                           max(part["finished_at"] for part in parts), endpoints)
+
+
+@contextlib.contextmanager
+def _parent_main_hidden() -> Iterator[None]:
+    """While workers are spawned: they must not re-run the parent's ``__main__``.
+
+    ``spawn`` re-imports the parent's main script in every worker (as ``__mp_main__``), by path
+    or by module name. Inside an Airflow task that script is the ``airflow`` command, whose import
+    initialises Airflow's settings and ORM and fails in a task process; a worker needs nothing
+    from it (its function and arguments come from perf_profiler). Without a main file or spec to
+    name, the workers import only what they unpickle.
+    """
+    main = sys.modules["__main__"]
+    saved: dict[str, Any] = {name: main.__dict__.pop(name) for name in ("__file__", "__spec__")
+                             if name in main.__dict__}
+    main.__spec__ = None  # spawn reads it with getattr
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 def _collect(procs: list[Any], results: Any, barrier: Any, count: int) -> list[BenchmarkResult]:
