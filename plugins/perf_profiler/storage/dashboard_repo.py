@@ -73,7 +73,7 @@ def overview(hook: DbApiHook, tenant: str, dag_ids: Collection[str]) -> list[dic
     """Every readable DAG × service × endpoint of ``tenant``: its latest run, trend and baseline, worst first."""
     records = _read(hook, q.OVERVIEW_SQL, [tenant, RECENT_RUNS], dag_ids, per_dialect=True)
     rows = [dict(zip(q.OVERVIEW_COLUMNS, record, strict=True)) for record in records or ()]
-    summaries = [_summary([normalise_row(run) for run in runs])
+    summaries = [_summary(list(runs))
                  for _, runs in groupby(rows, key=lambda r: (r["dag_id"], r["service"], r["endpoint"]))]
     return sorted(summaries, key=_worst_first)
 
@@ -122,9 +122,13 @@ def latency_histogram(hook: DbApiHook, *, tenant: str, dag_id: str, service: str
 
 
 # --------------------------------------------------------------------------- helpers
-def _summary(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One overview row from an endpoint's recent runs (newest first)."""
-    latest = runs[0]
+def _summary(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One overview row from an endpoint's recent runs as fetched (newest first).
+
+    Only the latest run is normalised whole; of the others the trend needs two columns.
+    """
+    latest = normalise_row(records[0])
+    runs = [latest, *(normalise_row({"measured_at": r["measured_at"], "p95_ms": r["p95_ms"]}) for r in records[1:])]
     base = trends.baseline([run["p95_ms"] for run in runs[1:trends.WINDOW + 1]])
     p95, budget, ago = latest["p95_ms"], latest["budget_p95_ms"], _number(latest["p95_7d_ago_ms"])
     headroom = None if budget is None else round(budget - p95, 2)
