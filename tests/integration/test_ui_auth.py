@@ -41,10 +41,9 @@ from perf_profiler.ui import URL_PREFIX
 from perf_profiler.ui.app import create_app
 from trend_rows import row_with_p95
 
-# tests/e2e is the package ``e2e`` when pytest collects it (tests/ has no __init__.py): import its
-# harness under that same name, not as a second copy.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from e2e.airflow_stack import AirflowStack
+# The e2e harness, by its path from the repository root (the root is not always on sys.path).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.e2e.airflow_stack import AirflowStack
 
 PG_ADMIN_DSN = os.environ.get("PERF_PROFILER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -113,17 +112,17 @@ def stack(databases: dict[str, str]) -> Iterator[AirflowStack]:
 
 def routes() -> list[tuple[str, str, str]]:
     """(method, path, name) of every route of the app, as served under the plugin's prefix."""
-    found = []
+    found: list[tuple[str, str, str]] = []
     for route in create_app().routes:
         methods = sorted(getattr(route, "methods", None) or {"GET"})
-        found.extend((method, URL_PREFIX + route.path, getattr(route, "name", "")) for method in methods
+        found.extend((method, URL_PREFIX + getattr(route, "path", ""), getattr(route, "name", "")) for method in methods
                      if method != "HEAD")
     return found
 
 
 def request_of(path: str) -> tuple[str, dict[str, str]]:
     """The URL (path parameters filled from SAMPLE) and the query parameters the route declares."""
-    route = next(r for r in create_app().routes if URL_PREFIX + r.path == path)
+    route = next(r for r in create_app().routes if URL_PREFIX + getattr(r, "path", "") == path)
     params: dict[str, str] = {}
     if isinstance(route, APIRoute):
         for param in route.dependant.path_params:

@@ -3,6 +3,7 @@ HDR histograms): overview numbers, worst-first order, 7 days earlier, baseline, 
 the window and DAG filters, a run's rows, one histogram, and "no data" before the migrations ran."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -29,7 +30,7 @@ def seeded(p95_ms: float, days_ago: float, endpoint: str = "/healthz", **key: An
     return row
 
 
-def history(endpoint: str, p95s: list[float], **key: Any) -> list[dict[str, Any]]:
+def history(endpoint: str, p95s: Sequence[float], **key: Any) -> list[dict[str, Any]]:
     """One run a day, the last of ``p95s`` measured now (oldest first)."""
     last = len(p95s) - 1
     return [seeded(p95, last - i, endpoint, **key) for i, p95 in enumerate(p95s)]
