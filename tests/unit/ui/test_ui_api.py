@@ -138,3 +138,12 @@ def test_anonymous_requests_are_refused_before_any_data(metrics_db, stored):
         for route in ("/api/tenants", "/api/overview", "/api/run?dag_id=perf_profiler&run_id=x"):
             answer = anonymous.get(route)
             assert answer.status_code in (401, 403) and "rows" not in answer.text, route
+
+
+def test_without_the_metrics_connection_every_answer_says_no_data(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_PERF_METRICS_DB", raising=False)
+    with client_for({"perf_profiler"}) as client:
+        assert client.get("/api/overview").json() == {"tenant": "default", "has_data": False, "rows": []}
+        assert client.get("/api/tenants").json() == {"tenants": []}
+        params = {"dag_id": "perf_profiler", "service": "registry", "endpoint": "/healthz", "run_id": "r"}
+        assert client.get("/api/distribution", params=params).status_code == 404
