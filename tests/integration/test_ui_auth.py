@@ -48,9 +48,10 @@ from tests.e2e.airflow_stack import AirflowStack
 PG_ADMIN_DSN = os.environ.get("PERF_PROFILER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 LATEST_RUN = f"manual__{NOW.isoformat()}"
-#: A value for every query or path parameter a route of the app may take (a new one must be added).
+#: A value for every query or path parameter a route of the app may take (a new one must be added);
+#: ``name``: a file of ui.assets' static route.
 SAMPLE = {"tenant": "default", "dag_id": "perf_profiler", "service": "registry", "endpoint": "/healthz",
-          "run_id": LATEST_RUN, "window": "all"}
+          "run_id": LATEST_RUN, "window": "all", "name": "perf.css"}
 REFUSED = (401, 403)
 
 
