@@ -152,7 +152,7 @@ def test_the_app_has_routes_to_check():
 
 def test_every_route_refuses_anonymous_and_bad_tokens(stack):
     viewer = stack.token("viewer")
-    forged = jwt.encode({"sub": "1", "exp": int(time.time()) + 600}, "not-the-key" * 4, algorithm="HS512")
+    forged = jwt.encode({"sub": "1", "exp": int(time.time()) + 600}, "not-the-key" * 6, algorithm="HS512")
     bad = {"anonymous": {}, "garbage": {"Authorization": "Bearer not-a-token"},
            "other key": {"Authorization": f"Bearer {forged}"},
            "expired": {"Authorization": f"Bearer {expired_copy(viewer, stack.env['AIRFLOW__API_AUTH__JWT_SECRET'])}"},
