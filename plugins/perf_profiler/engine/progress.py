@@ -199,7 +199,7 @@ def status_line(snap: Snapshot, then: Snapshot, seconds: float) -> str:
         pct = f"p50 {approx}{latency.p50_ms:.2f} ms  p99 {approx}{latency.p99_ms:.2f} ms"
     else:
         pct = "p50 n/a  p99 n/a"
-    which = f"last {WINDOW_S:g}s" if seconds >= 0.5 else "so far"
+    which = f"last {seconds:.0f}s" if seconds >= 0.5 and snap.ok > then.ok else "so far"
     if snap.processes > 1:
         which += f", merged from {snap.processes} processes: approximate"
     saturated = snap.dropped > 0 or (lag.count > 0 and lag.p99_ms > saturation_limit_ms(latency.p99_ms))
