@@ -15,11 +15,12 @@ to CPU 0 and the servers (nginx, the stall server) to CPU 1 with ``taskset``.
 (d) merging 1,000 HDR histograms of 100k samples each and computing percentiles: time and bytes.
 (e) upserting 10,000 rows into PostgreSQL through ``perf_profiler.storage.metrics_repo``, vs a plain COPY of the
     same rows (skipped when no PostgreSQL answers at ``$PERF_PROFILER_BENCH_PG``).
+(f) the CLI's live progress line on vs off: 10 s closed loops, interleaved on/off/on (``bench/progress_overhead.py``).
 
 Writes ``bench/results/latest.json`` (every number, the machine, the targets) and
 ``bench/results/latest.md`` (the table), and prints the table.
 
-    .venv/bin/python bench/run.py [--quick] [--rounds 2] [--only a,b,c,d,e]
+    .venv/bin/python bench/run.py [--quick] [--rounds 2] [--only a,b,c,d,e,f]
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 PLUGINS = REPO / "plugins"
 sys.path.insert(0, str(PLUGINS))
+import progress_overhead  # type: ignore[import-not-found]  # noqa: E402  (row f; bench/ is the script's folder)
 
 PG_DSN = os.environ.get("PERF_PROFILER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PLUGINS), os.environ.get("PYTHONPATH")]))}
@@ -587,6 +589,7 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
     if e and "skipped" not in e:
         out["e_upsert_rate"] = {"target": ">= 20k rows/s", "value": e["upsert_new_keys_rows_per_s"],
                                 "met": e["upsert_new_keys_rows_per_s"] >= 20_000}
+    out.update(progress_overhead.targets(results.get("f")))
     return out
 
 
@@ -670,6 +673,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"{e['existing_keys_ratio_vs_copy']:.2f}× COPY | ≥ 20k rows/s | {_ok(t['e_upsert_rate']['met'])} |")
     elif e:
         lines.append(f"| e | upsert into PostgreSQL | skipped: {e['skipped']} | | | ≥ 20k rows/s | – |")
+    lines.extend(progress_overhead.rows(r.get("f")))
     return "\n".join(lines) + "\n"
 
 
@@ -677,7 +681,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="perf-profiler benchmark suite (see the module docstring)")
     parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test of the suite)")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--only", default="a,b,c,d,e", help="comma-separated subset of a,b,c,d,e")
+    parser.add_argument("--only", default="a,b,c,d,e,f", help="comma-separated subset of a,b,c,d,e,f")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     quick = args.quick
@@ -691,6 +695,7 @@ def main(argv: list[str] | None = None) -> int:
         ("c", lambda: bench_overhead(cpus, 1000.0, 3.0 if quick else 8.0, 1 if quick else args.rounds)),
         ("d", lambda: bench_histograms(100 if quick else 1000, 100_000)),
         ("e", lambda: bench_store(2000 if quick else 10_000)),
+        ("f", lambda: progress_overhead.bench(cpus, nginx, 3.0 if quick else 10.0, 1 if quick else args.rounds, log)),
     ]
     for key, step in steps:
         if key in only:

@@ -175,7 +175,8 @@ def counts_snapshot(h: HdrHistogram, pending: Sequence[int] = ()) -> np.ndarray:
     counts = _counts(h).copy()
     if len(pending):
         values = np.clip(np.asarray(pending, dtype=np.int64), LOWEST_US, HIGHEST_US)
-        np.add.at(counts, np.searchsorted(_lowest_us(), values, side="right") - 1, 1)
+        index = np.searchsorted(_lowest_us(), values, side="right") - 1
+        counts += np.bincount(index, minlength=counts.size).astype(np.uint64)
     return counts
 
 

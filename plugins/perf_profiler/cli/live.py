@@ -37,6 +37,8 @@ def live_progress(mode: str, every_s: float, stream: TextIO | None = None) -> It
         yield
         return
     out = stream or sys.stderr
+    if mode == "live":  # imported here, before the probe: an import in the thread would hold the GIL mid-run
+        import rich.live  # noqa: F401
     done = threading.Event()
     target = _live if mode == "live" else _lines
     thread = threading.Thread(target=target, args=(done, out, every_s), name="perf-profiler-live", daemon=True)
