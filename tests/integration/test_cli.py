@@ -180,6 +180,8 @@ def test_ctrl_c_text_summary_is_marked_interrupted(server):
     (["--p95-max", "1ms"], 3, ["✗ p95"]),
     (["--p99-max", "1ms", "--p50-max", "10s"], 3, ["✗ p99", "✓ p50"]),
     (["--max-error-rate", "0.5%"], 3, ["✗ error rate 25.00% (limit <= 0.50%)"]),
+    (["--p90-max", "10s", "--p99-max", "10s"], 0, ["✓ p90", "✓ p99"]),
+    (["--p90-max", "1ms"], 3, ["✗ p90"]),
 ])
 def test_thresholds_pass_and_fail_with_their_exit_codes(server, flags, code, marks):
     path = "/flaky/4" if "--max-error-rate" in flags and "0.5%" in flags else "/delay/5"
@@ -210,6 +212,18 @@ def test_an_all_fail_run_prints_n_a_and_exits_1():
     doc = json.loads(cli("probe", url, "-n", "5", "--warmup", "0", "--json").stdout)
     summary = doc["summaries"][0]
     assert (summary["p50_ms"], summary["p99_ms"], summary["mean_ms"]) == (None, None, None)
+
+
+def test_interrupted_wins_over_every_request_failed():
+    proc = subprocess.Popen([CLI, "probe", f"http://127.0.0.1:{refused_port()}/x", "--duration", "20s",
+                             "--warmup", "0", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == 130, stderr  # not 1: the order is 2, 130, 1, 3
+    doc = json.loads(stdout)
+    assert doc["interrupted"] == "SIGINT" and doc["summaries"][0]["ok_count"] == 0
+    assert doc["summaries"][0]["p95_ms"] is None
 
 
 def test_validate_lists_every_error_with_its_location(tmp_path):

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from perf_profiler.engine.cancel import BEFORE_EXIT_AT_ONCE
 from perf_profiler.engine.progress import PROGRESS, ProgressLine
 
 REFRESH_PER_S = 4.0
@@ -42,12 +43,21 @@ def live_progress(mode: str, every_s: float, stream: TextIO | None = None) -> It
     done = threading.Event()
     target = _live if mode == "live" else _lines
     thread = threading.Thread(target=target, args=(done, out, every_s), name="perf-profiler-live", daemon=True)
+
+    def show_cursor() -> None:  # a second Ctrl-C exits at once: give the terminal its cursor back
+        out.write("\x1b[?25h")
+        out.flush()
+
+    if mode == "live":
+        BEFORE_EXIT_AT_ONCE.append(show_cursor)
     thread.start()
     try:
         yield
     finally:
         done.set()
         thread.join(timeout=2)
+        if show_cursor in BEFORE_EXIT_AT_ONCE:
+            BEFORE_EXIT_AT_ONCE.remove(show_cursor)
 
 
 def _lines(done: threading.Event, out: TextIO, every_s: float) -> None:

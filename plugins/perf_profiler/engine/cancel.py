@@ -23,8 +23,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from typing import Any, Literal
 
 #: The signals that cancel a running probe.
@@ -33,6 +33,9 @@ CANCEL_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 OnCancel = Literal["raise", "partial"]
 #: Exit status of a second signal in ``"partial"`` mode (128 + SIGINT, as shells report Ctrl-C).
 EXIT_AT_ONCE = 130
+#: Called (in order, errors ignored) just before a second signal exits the process at once: a
+#: display restores the terminal here (e.g. the cursor its live line hid). Keep them tiny.
+BEFORE_EXIT_AT_ONCE: list[Callable[[], None]] = []
 #: Worker watchdog: how often it checks that the parent is still there.
 WATCHDOG_INTERVAL_S = 0.2
 #: Worker watchdog: how long a worker whose parent vanished may finish in-flight requests.
@@ -89,6 +92,9 @@ def _on_signal(signum: int, frame: Any) -> None:
     name = signal.Signals(signum).name
     if STOP.signal is not None and STOP.second_exits:  # the second one: the user does not want to wait
         try:
+            for hook in BEFORE_EXIT_AT_ONCE:
+                with suppress(Exception):
+                    hook()
             sys.stderr.write(f"\n{name} again: exiting at once, nothing more is printed\n")
             sys.stderr.flush()
         finally:
