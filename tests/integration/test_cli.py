@@ -124,6 +124,15 @@ def test_the_live_line_appears_on_a_terminal(server):
     assert "latency (successful responses)" in stdout
 
 
+def test_with_worker_processes_the_live_numbers_say_they_are_approximate(server):
+    run = cli("probe", f"{server.url}/delay/5", "--duration", "3s", "--warmup", "0", "--progress-every", "1s",
+              "--processes", "2", "-c", "4", "--json")
+    assert run.returncode == 0, run.stderr
+    lines = [line for line in run.stderr.splitlines() if "counted" in line]
+    assert lines and "merged from 2 processes: approximate" in lines[-1] and "p50 ≈" in lines[-1], run.stderr
+    assert json.loads(run.stdout)["summaries"][0]["requests"] > 0  # the final numbers: exact merge
+
+
 def test_a_periodic_line_without_a_terminal_and_none_with_quiet(server):
     run = cli("probe", f"{server.url}/delay/5", "--duration", "3s", "--warmup", "0", "--progress-every", "1s")
     assert run.returncode == 0
