@@ -57,6 +57,20 @@ def test_headers_method_and_body_arrive_as_given_and_secrets_are_never_printed(s
         assert "s3cr3t" not in text
 
 
+def test_headers_over_a_targets_file_secret_ones_included(server, tmp_path):
+    targets = tmp_path / "targets.json"
+    targets.write_text(json.dumps({"services": [{
+        "name": "svc", "base_url": server.url, "endpoints": [{"path": "/echo", "headers": {"X-Foo": "file"}}]}]}))
+    run = cli("probe", "--targets", str(targets), "-n", "2", "--warmup", "0", "-H", "X-Foo: flag",
+              "-H", f"X-Api-Key: {SECRET}", "--json")
+    assert run.returncode == 0, run.stderr
+    seen = server.stats.last_request.headers
+    assert (seen["X-Foo"], seen["X-Api-Key"]) == ("flag", SECRET)
+    assert "s3cr3t" not in run.stdout + run.stderr
+    refused = cli("probe", "--targets", str(targets), "-m", "GET")
+    assert refused.returncode == 2 and "-m, -d and --body-file apply to URLs" in refused.stderr
+
+
 def test_body_file(server, tmp_path):
     body = tmp_path / "body.json"
     body.write_text('{"from": "file"}', encoding="utf-8")

@@ -65,7 +65,10 @@ def _lines(done: threading.Event, out: TextIO, every_s: float) -> None:
     while not done.wait(every_s):
         snap = PROGRESS.snapshot()
         if snap is not None:
-            print(f"perf-profiler: {line.render(snap)}", file=out, flush=True)
+            try:
+                print(f"perf-profiler: {line.render(snap)}", file=out, flush=True)
+            except (OSError, ValueError):  # stderr closed (a pipe's reader left): the probe goes on
+                return
 
 
 def _live(done: threading.Event, out: TextIO, every_s: float) -> None:
@@ -88,6 +91,8 @@ def _live(done: threading.Event, out: TextIO, every_s: float) -> None:
                             redirect_stderr=False)
                 live.start()
             live.update(text, refresh=True)
+    except (OSError, ValueError):  # the terminal went away: the probe goes on without a display
+        live = None
     finally:
         if live is not None:
             live.stop()

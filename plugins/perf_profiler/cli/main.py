@@ -74,7 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # reported by the subcommand, with its usage (not the top level's)
         args.usage_error(f"unrecognized arguments: {' '.join(unknown)}")
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:  # Ctrl-C outside a probe (start-up, between steps): no traceback
+        print(f"perf-profiler {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

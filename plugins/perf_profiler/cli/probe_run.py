@@ -55,6 +55,10 @@ def _measure(services: list[Service], args: argparse.Namespace) -> list[Benchmar
     except FdLimitError as error:  # refused before sending: the numbers and what to do, no traceback
         print(f"perf-profiler probe: error: {error}", file=sys.stderr)
         return None
+    except KeyboardInterrupt:  # Ctrl-C between two services, outside the engine's handlers
+        if not results:
+            raise
+        results[-1] = {**results[-1], "interrupted": "SIGINT"}
     return results
 
 
