@@ -18,12 +18,13 @@ to CPU 0 and the servers (nginx, the stall server) to CPU 1 with ``taskset``.
 (f) the Performance view's overview and one endpoint's 90-day series on PostgreSQL with 500,000 rows with
     histograms (50 endpoints x 10,000 runs): server time, plan, with and without the 008 indexes
     (``bench/dashboard.py``; skipped like (e) without PostgreSQL).
+(g) the CLI's live progress line on vs off: 10 s closed loops, interleaved on/off/on (``bench/progress_overhead.py``).
 
 Writes ``bench/results/latest.json`` (every number, the machine, the targets) and
 ``bench/results/latest.md`` (the table), and prints the table. With ``--only``, the rows not run
 this time are carried over from the previous ``latest.json`` (``carried_over`` says from when).
 
-    .venv/bin/python bench/run.py [--quick] [--rounds 2] [--only a,b,c,d,e,f]
+    .venv/bin/python bench/run.py [--quick] [--rounds 2] [--only a,b,c,d,e,f,g]
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 PLUGINS = REPO / "plugins"
 sys.path.insert(0, str(PLUGINS))
+import progress_overhead  # type: ignore[import-not-found]  # noqa: E402  (row f; bench/ is the script's folder)
 
 PG_DSN = os.environ.get("PERF_PROFILER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PLUGINS), os.environ.get("PYTHONPATH")]))}
@@ -603,6 +605,7 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
     f = results.get("f")
     if f and "skipped" not in f:
         out.update(_dashboard().dashboard_targets(f))
+    out.update(progress_overhead.targets(results.get("g")))
     return out
 
 
@@ -689,6 +692,7 @@ def markdown(report: dict[str, Any]) -> str:
     f = r.get("f")
     if f:
         lines.extend(_dashboard().dashboard_lines(f, t))
+    lines.extend(progress_overhead.rows(r.get("g")))
     carried = report.get("carried_over")
     if carried:
         lines.append("")
@@ -714,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="perf-profiler benchmark suite (see the module docstring)")
     parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test of the suite)")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--only", default="a,b,c,d,e,f", help="comma-separated subset of a,b,c,d,e,f")
+    parser.add_argument("--only", default="a,b,c,d,e,f,g", help="comma-separated subset of a,b,c,d,e,f,g")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     quick = args.quick
@@ -729,6 +733,7 @@ def main(argv: list[str] | None = None) -> int:
         ("d", lambda: bench_histograms(100 if quick else 1000, 100_000)),
         ("e", lambda: bench_store(2000 if quick else 10_000)),
         ("f", lambda: _dashboard().bench_dashboard(PG_DSN, 50, 1000 if quick else 10_000, 3 if quick else 7)),
+        ("g", lambda: progress_overhead.bench(cpus, nginx, 3.0 if quick else 10.0, 1 if quick else args.rounds, log)),
     ]
     for key, step in steps:
         if key in only:

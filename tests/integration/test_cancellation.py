@@ -1,7 +1,8 @@
 """Issue 10, class 4: probes that outlive their task.
 
 SIGTERM/SIGINT stops a running probe within about a second (one path: ``engine.cancel``, used by
-the ``benchmark`` task and the CLI), and worker processes die with their parent. Each probe runs
+the ``benchmark`` task, which fails, and the CLI, which prints what it measured -- issue 14), and
+worker processes die with their parent. Each probe runs
 in a real subprocess against a real local server that counts the requests it receives.
 """
 from __future__ import annotations
@@ -170,16 +171,36 @@ def test_sigkill_of_the_parent_leaves_no_worker_loading_the_target(server: Bench
     proc.communicate(timeout=5)  # the pipes closed: no worker holds them
 
 
-def test_the_cli_stops_on_ctrl_c_without_a_traceback(server: BenchServer) -> None:
-    proc = subprocess.Popen([str(CLI), "probe", f"{server.url}/delay/20", "--duration", "30s", "--warmup", "0"],
+@pytest.mark.parametrize("processes", [1, 2])
+def test_the_cli_stops_on_ctrl_c_without_a_traceback_and_prints_what_it_measured(
+        server: BenchServer, processes: int) -> None:
+    """Issue 14: the CLI's on_cancel="partial" -- same path, but the summary of what was measured."""
+    proc = subprocess.Popen([str(CLI), "probe", f"{server.url}/delay/20", "--duration", "30s", "--warmup", "0",
+                             "-c", "4", "--processes", str(processes)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for_load(server, proc)
-    took, stderr = _stop(proc, signal.SIGINT)
-    assert took < 2.5, f"exit took {took:.2f} s"
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=15)
+    assert time.monotonic() - sent < 2.5
     assert proc.returncode == 130
     assert "Traceback" not in stderr
-    assert "cancelled by SIGINT" in stderr, stderr
+    assert "interrupted by SIGINT" in stderr and "INTERRUPTED by SIGINT" in stdout, (stdout, stderr)
     assert _quiet_after(server, 0.2, 1.0) == 0
+
+
+def test_a_second_ctrl_c_exits_at_once(server: BenchServer) -> None:
+    """The first waits for in-flight requests (here 3 s each); the second does not."""
+    proc = subprocess.Popen([str(CLI), "probe", f"{server.url}/delay/3000", "--duration", "30s", "--warmup", "0",
+                             "-c", "2", "--timeout", "20s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_load(server, proc, hits=2)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    assert proc.poll() is None  # still waiting for the requests in flight
+    took, stderr = _stop(proc, signal.SIGINT)
+    assert took < 1.0, f"exit took {took:.2f} s"
+    assert proc.returncode == 130 and "Traceback" not in stderr
+    assert "SIGINT again: exiting at once" in stderr
 
 
 def test_handlers_are_restored_after_a_probe(server: BenchServer) -> None:

@@ -161,9 +161,29 @@ def merge(encoded: Iterable[str]) -> HdrHistogram:
 
 def summarize(h: HdrHistogram, percentiles: Sequence[float] = PERCENTILES) -> LatencyStats:
     """Count, min, max, mean and ``percentiles`` in ms, from one pass over the counts."""
+    return summarize_counts(_counts(h), percentiles)
+
+
+def counts_snapshot(h: HdrHistogram, pending: Sequence[int] = ()) -> np.ndarray:
+    """A copy of ``h``'s bucket counts with the values ``pending`` (µs, not recorded yet) added.
+
+    For live displays: cheap (one array copy) and exact when ``h`` does not change meanwhile.
+    Snapshots subtract (a window's counts) and add (other processes') as numpy arrays.
+    """
     import numpy as np
 
-    counts = _counts(h)
+    counts = _counts(h).copy()
+    if len(pending):
+        values = np.clip(np.asarray(pending, dtype=np.int64), LOWEST_US, HIGHEST_US)
+        index = np.searchsorted(_lowest_us(), values, side="right") - 1
+        counts += np.bincount(index, minlength=counts.size).astype(np.uint64)
+    return counts
+
+
+def summarize_counts(counts: np.ndarray, percentiles: Sequence[float] = PERCENTILES) -> LatencyStats:
+    """:func:`summarize` of a histogram's bucket counts (as :func:`counts_snapshot` returns them)."""
+    import numpy as np
+
     cumulative = np.cumsum(counts)
     total = int(cumulative[-1])
     if total == 0:

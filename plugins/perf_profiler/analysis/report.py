@@ -42,8 +42,12 @@ def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[tuple[str, str, s
     return "\n".join([render(header), rule, *(render(line) for line in body)])
 
 
-def probe_summary(summary: EndpointSummary, base_url: str = "") -> str:
-    """An end-of-run summary for one endpoint, in the spirit of hey's and k6's."""
+def probe_summary(summary: EndpointSummary, base_url: str = "", interrupted: str | None = None) -> str:
+    """An end-of-run summary for one endpoint, in the spirit of hey's and k6's.
+
+    ``interrupted``: the signal that stopped the run (the numbers are what was measured until
+    then). Latency statistics of an endpoint without a successful response read "n/a".
+    """
     open_loop = summary.model == "open"
     if open_loop:
         load = (f"  load          open loop, {summary.target_rate or 0:g} req/s scheduled: {summary.scheduled} "
@@ -52,15 +56,16 @@ def probe_summary(summary: EndpointSummary, base_url: str = "") -> str:
     else:
         load = "  load          closed loop"
         latency = "  latency (successful responses)"
+    stopped = f"  INTERRUPTED by {interrupted}: partial results, measured until the stop" if interrupted else ""
     lines = [
-        f"{summary.method} {base_url}{summary.endpoint}",
+        f"{summary.method} {base_url}{summary.endpoint}{stopped}",
         load,
         f"  requests      {summary.requests} in {summary.wall_s:.2f}s "
         f"({summary.ok_count} ok, {summary.error_count} failed)",
         f"  throughput    {summary.throughput:.1f} req/s (successful)",
         f"  error rate    {summary.error_rate:.2%}",
         latency,
-        f"    min {summary.min_ms:.2f} ms  mean {summary.mean_ms:.2f} ms  max {summary.max_ms:.2f} ms",
+        "    " + "  ".join(f"{name} {_ms(summary, f'{name}_ms')}" for name in ("min", "mean", "max")),
         f"    {_percentiles(summary, 'latency')}",
     ]
     if open_loop:
@@ -83,7 +88,30 @@ def probe_summary(summary: EndpointSummary, base_url: str = "") -> str:
 def _percentiles(summary: EndpointSummary, histogram: HistogramName) -> str:
     """``p50 1.00 ms  p95 2.00 ms ...``: the registry's percentile columns of one histogram."""
     return "  ".join(
-        f"{percentile_label(c.derived.percentile)} {summary.derived[c.name]:.2f} ms"
+        f"{percentile_label(c.derived.percentile)} {_ms(summary, c.name, histogram)}"
         for c in DERIVED_COLUMNS
         if c.derived is not None and c.derived.histogram == histogram and c.derived.percentile is not None
     )
+
+
+def _ms(summary: EndpointSummary, name: str, histogram: HistogramName = "latency") -> str:
+    """``12.34 ms``, or ``n/a`` for a response-time statistic of an endpoint with no successful response."""
+    value = latency_value(summary, name, histogram)
+    return "n/a" if value is None else f"{value:.2f} ms"
+
+
+def latency_value(summary: EndpointSummary, name: str, histogram: HistogramName = "latency") -> float | None:
+    """The derived value ``name``; None when it describes successful responses and there were none."""
+    if histogram != "lag" and summary.ok_count == 0:
+        return None
+    return float(summary.derived[name])
+
+
+def nullable_summary(summary: EndpointSummary) -> dict[str, Any]:
+    """``summary.to_dict()`` with the response-time statistics None (JSON null) when nothing succeeded."""
+    out = summary.to_dict()
+    if summary.ok_count == 0:
+        for column in DERIVED_COLUMNS:
+            if column.derived is not None and column.derived.histogram != "lag":
+                out[column.name] = None
+    return out

@@ -24,7 +24,12 @@ go into HDR histograms in microseconds -- buffered and recorded in bulk (``recor
 hot path stays a few list appends; the result (``results``; types in ``model.result``) carries
 the encoded histograms, so its size does not grow with the number of requests.
 
+**Cancellation** (``cancel``): SIGTERM/SIGINT stop sending and let in-flight requests finish;
+the caller chooses between failing (``on_cancel="raise"``, the task) and keeping what was
+measured (``"partial"``, the CLI). **Live progress** (``progress``): a snapshot of the phase in
+progress, read by displays a few times a second, nothing added per request.
+
 Modules, bottom up: ``cancel`` · ``classify`` · ``plan`` (share, per-endpoint plan, gates) · ``recorders`` ·
 ``exchange`` (one HTTP exchange, the session) · ``closed_loop`` · ``open_loop`` · ``saturation`` ·
-``results`` · ``probe`` (one service in this process) · ``processes`` · ``runner``.
+``progress`` · ``results`` · ``probe`` (one service in this process) · ``processes`` · ``runner``.
 """

@@ -52,10 +52,11 @@ async def _watch_loop_lag(lag: Samples) -> None:
 
 
 async def run_closed(
-    session: aiohttp.ClientSession, spec: RequestSpec, gate: Gate, workers: int, pacer: Pacer | None = None
+    session: aiohttp.ClientSession, spec: RequestSpec, gate: Gate, workers: int, pacer: Pacer | None = None,
+    recorder: EndpointRecorder | None = None,
 ) -> EndpointRecorder:
-    """Run ``workers`` closed-loop workers until ``gate`` says stop."""
-    recorder = EndpointRecorder()
+    """Run ``workers`` closed-loop workers until ``gate`` says stop (into ``recorder``, or a new one)."""
+    recorder = recorder or EndpointRecorder()
     watcher = asyncio.ensure_future(_watch_loop_lag(recorder.lag))
     try:
         await asyncio.gather(*(_worker(session, spec, recorder, gate, pacer) for _ in range(workers)))

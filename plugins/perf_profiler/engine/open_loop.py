@@ -50,11 +50,13 @@ async def _open_send(
 
 
 async def run_open(
-    session: aiohttp.ClientSession, spec: RequestSpec, plan: EndpointPlan, t0_ns: int
+    session: aiohttp.ClientSession, spec: RequestSpec, plan: EndpointPlan, t0_ns: int,
+    recorder: EndpointRecorder | None = None,
 ) -> EndpointRecorder:
-    """The open loop: dispatch arrivals ``share.index, share.index + K, ...`` of the global schedule."""
+    """The open loop: dispatch arrivals ``share.index, share.index + K, ...`` of the global schedule
+    (into ``recorder``, an open-loop one, or a new one)."""
     assert plan.rate is not None and plan.duration_s is not None
-    recorder = EndpointRecorder(open_loop=True)
+    recorder = recorder or EndpointRecorder(open_loop=True)
     service = recorder.service
     assert service is not None  # an open-loop recorder has one
     clock = time.perf_counter_ns

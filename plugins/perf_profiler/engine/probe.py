@@ -24,6 +24,8 @@ from perf_profiler.engine.exchange import make_session, request_spec
 from perf_profiler.engine.fd_limits import ensure_fd_budget
 from perf_profiler.engine.open_loop import run_open
 from perf_profiler.engine.plan import Pacer, Quota, Share, counted_gate, plan_endpoint
+from perf_profiler.engine.progress import PROGRESS
+from perf_profiler.engine.recorders import EndpointRecorder
 from perf_profiler.engine.redirects import redirect_policy
 from perf_profiler.engine.results import recorded_entry, service_result
 from perf_profiler.model.result import BenchmarkResult, EndpointResult
@@ -53,9 +55,21 @@ async def probe_service(
     share = share or Share()
     ensure_fd_budget(max(1, share.part(service.load.concurrency)), probe_label(service, share))
     started_at = time.time()
-    async with make_session(service, share) as session:
-        endpoints = [await _probe_endpoint(session, service, ep, share, sync) for ep in service.endpoints]
-    return service_result(service, started_at, time.time(), endpoints)
+    endpoints: list[EndpointResult] = []
+    try:
+        async with make_session(service, share) as session:
+            for position, ep in enumerate(service.endpoints, 1):
+                entry = await _probe_endpoint(session, service, ep, share, sync, position)
+                if entry is not None:
+                    endpoints.append(entry)
+                if STOP.signal is not None:  # on_cancel="partial": what was measured so far
+                    break
+    finally:
+        PROGRESS.clear()
+    result = service_result(service, started_at, time.time(), endpoints)
+    if STOP.signal is not None:
+        result["interrupted"] = STOP.signal
+    return result
 
 
 def probe_label(service: Service, share: Share) -> str:
@@ -65,27 +79,35 @@ def probe_label(service: Service, share: Share) -> str:
 
 
 async def _probe_endpoint(
-    session: aiohttp.ClientSession, service: Service, endpoint: Endpoint, share: Share, sync: StartLine | None
-) -> EndpointResult:
+    session: aiohttp.ClientSession, service: Service, endpoint: Endpoint, share: Share, sync: StartLine | None,
+    position: int = 1,
+) -> EndpointResult | None:
+    """The endpoint's entry; None when a stop (``on_cancel="partial"``) came before its counted phase."""
     load = service.load
     plan = plan_endpoint(load, endpoint, share)
     spec = request_spec(service.base_url, endpoint, load, redirect_policy(service))
     what = f"{probe_label(service, share)}, endpoint {endpoint.name!r}"
+    where = (position, len(service.endpoints))
     if plan.warmup > 0:
-        await within(run_closed(session, spec, Quota(plan.warmup), min(plan.concurrency, plan.warmup)),
+        warm = EndpointRecorder()
+        PROGRESS.begin(service.name, endpoint.name, "warm-up", where, warm, plan)
+        await within(run_closed(session, spec, Quota(plan.warmup), min(plan.concurrency, plan.warmup), None, warm),
                      warmup_deadline_s(plan, load.timeout_s), f"{what}: the warm-up")
-    STOP.raise_if_set(probe_label(service, share))
+    if STOP.stopped(probe_label(service, share)):  # raises unless on_cancel="partial"
+        return None
     t0_ns = await sync.start_line() if sync is not None else time.perf_counter_ns()
     started_at = time.time()
+    recorder = EndpointRecorder(open_loop=plan.model == "open")
+    PROGRESS.begin(service.name, endpoint.name, "counted", where, recorder, plan)
     if plan.model == "open":
-        counted = run_open(session, spec, plan, t0_ns)
+        counted = run_open(session, spec, plan, t0_ns, recorder)
     else:
         gate, workers = counted_gate(plan)
         pacer = Pacer(plan.rate, share, t0_ns) if plan.rate is not None else None
-        counted = run_closed(session, spec, gate, workers, pacer)
-    recorder = await within(counted, counted_deadline_s(plan, load.timeout_s), f"{what}: the counted phase")
+        counted = run_closed(session, spec, gate, workers, pacer, recorder)
+    await within(counted, counted_deadline_s(plan, load.timeout_s), f"{what}: the counted phase")
     finished_at = time.time()
-    STOP.raise_if_set(probe_label(service, share))  # partial results are not kept
+    STOP.stopped(probe_label(service, share))  # on_cancel="raise": partial results are not kept
     for error_class, example in recorder.first_error.items():
         log.info("%s %s: %s %s errors, first: %s",
                  service.name, endpoint.name, recorder.errors[error_class], error_class, example)

@@ -12,14 +12,16 @@ import contextlib
 import os
 import queue
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
-from perf_profiler.engine.cancel import STOP, die_with_parent, stop_on_signals
+from perf_profiler.engine.cancel import STOP, OnCancel, die_with_parent, stop_on_signals
 from perf_profiler.engine.plan import Share
 from perf_profiler.engine.probe import probe_service, run_on_loop
+from perf_profiler.engine.progress import PROGRESS, publish_loop
 from perf_profiler.engine.results import merge_entries, service_result
 from perf_profiler.model.result import BenchmarkResult
 from perf_profiler.model.targets import Service
@@ -54,36 +56,48 @@ def _pick_start(start: Any) -> None:
 
 def _process_main(
     service: Service, index: int, count: int, barrier: Any, start: Any, results: Any, use_uvloop: bool | None,
-    parent_pid: int,
+    parent_pid: int, on_cancel: OnCancel = "raise", progress: Any = None,
 ) -> None:
     """Body of worker process ``index``: probe its share, report the result or the failure.
 
     It dies with its parent (``cancel.die_with_parent``) and stops on SIGTERM/SIGINT like a probe
-    in the parent (the parent sends SIGTERM to its workers when it is cancelled).
+    in the parent (the parent sends SIGTERM to its workers when it is cancelled); with
+    ``on_cancel="partial"`` it reports what it measured. Its live progress goes to ``progress``.
     """
     die_with_parent(parent_pid)
+    done = threading.Event()
+    if progress is not None:
+        progress.cancel_join_thread()  # exit without waiting for unread snapshots: they are stale anyway
+        threading.Thread(target=publish_loop, args=(index, progress, done), name="perf-profiler-progress",
+                         daemon=True).start()
     try:
-        with stop_on_signals():
+        with stop_on_signals(on_cancel, second_exits=False):
             result = run_on_loop(probe_service(service, Share(index, count), Sync(barrier, start)), use_uvloop)
     except BaseException as exc:  # reported to the parent, which raises it
         barrier.abort()
         results.put(("error", index, f"{type(exc).__name__}: {exc}"[:500]))
     else:
         results.put(("ok", index, result))
+    finally:
+        done.set()
 
 
-def run_processes(service: Service, use_uvloop: bool | None) -> BenchmarkResult:
-    """Spread the service's load over ``load.processes`` spawned processes and merge their parts."""
+def run_processes(service: Service, use_uvloop: bool | None, on_cancel: OnCancel = "raise") -> BenchmarkResult:
+    """Spread the service's load over ``load.processes`` spawned processes and merge their parts.
+
+    With ``on_cancel="partial"``, a stop merges what the workers measured until then.
+    """
     import multiprocessing
 
     count = service.load.processes
     ctx = multiprocessing.get_context("spawn")  # fork is unsafe in a threaded task runner
     start = ctx.Value("d", 0.0, lock=False)
     barrier = ctx.Barrier(count, action=partial(_pick_start, start))
-    results = ctx.Queue()
+    results, progress = ctx.Queue(), ctx.Queue()
     procs = [
         ctx.Process(target=_process_main, name=f"perf-profiler-{index}", daemon=True,
-                    args=(service, index, count, barrier, start, results, use_uvloop, os.getpid()))
+                    args=(service, index, count, barrier, start, results, use_uvloop, os.getpid(), on_cancel,
+                          progress))
         for index in range(count)
     ]
     started: list[Any] = []
@@ -92,8 +106,9 @@ def run_processes(service: Service, use_uvloop: bool | None) -> BenchmarkResult:
             for proc in procs:
                 proc.start()
                 started.append(proc)
-        parts = _collect(started, results, barrier, count)
+        parts = _collect(started, results, barrier, count, progress, service.load.timeout_s)
     finally:
+        PROGRESS.clear()
         for proc in started:
             proc.join(timeout=5)
             if proc.is_alive():
@@ -102,9 +117,18 @@ def run_processes(service: Service, use_uvloop: bool | None) -> BenchmarkResult:
             if proc.is_alive():  # stuck (e.g. at a start line): no worker outlives run_processes
                 proc.kill()
                 proc.join(timeout=5)
-    endpoints = [merge_entries([part["endpoints"][i] for part in parts]) for i in range(len(service.endpoints))]
-    return service_result(service, min(part["started_at"] for part in parts),
-                          max(part["finished_at"] for part in parts), endpoints)
+    if not parts:  # stopped before any worker measured anything (on_cancel="partial")
+        now = time.time()
+        return {**service_result(service, now, now, []), "interrupted": STOP.signal or "SIGTERM"}
+    measured = max(len(part["endpoints"]) for part in parts)
+    endpoints = [merge_entries([part["endpoints"][i] for part in parts if len(part["endpoints"]) > i])
+                 for i in range(measured)]
+    result = service_result(service, min(part["started_at"] for part in parts),
+                            max(part["finished_at"] for part in parts), endpoints)
+    stopped = [part["interrupted"] for part in parts if "interrupted" in part]
+    if stopped or STOP.signal is not None:
+        result["interrupted"] = STOP.signal or stopped[0]
+    return result
 
 
 @contextlib.contextmanager
@@ -128,31 +152,56 @@ def _parent_main_hidden() -> Iterator[None]:
         main.__dict__.update(saved)
 
 
-def _collect(procs: list[Any], results: Any, barrier: Any, count: int) -> list[BenchmarkResult]:
+def _collect(
+    procs: list[Any], results: Any, barrier: Any, count: int, progress: Any, timeout_s: float
+) -> list[BenchmarkResult]:
     """Every worker's result in index order; raises RuntimeError naming the first failure.
 
     Cancelled (``cancel.STOP`` set by SIGTERM/SIGINT): the workers get SIGTERM (they stop sending
-    and finish their in-flight requests), the start line is broken, ``ProbeCancelled`` is raised.
+    and finish their in-flight requests) and the start line is broken; then ``ProbeCancelled`` is
+    raised, or with ``on_cancel="partial"`` the parts the workers report within the request
+    timeout are returned (a worker broken at the start line reports none). Meanwhile the workers'
+    progress snapshots go to ``progress.PROGRESS``.
     """
     parts: dict[int, BenchmarkResult] = {}
-    while len(parts) < count:
-        if STOP.signal is not None:
+    reported: set[int] = set()
+    grace_until: float | None = None
+    while len(reported) < count:
+        if STOP.signal is not None and grace_until is None:
             barrier.abort()
             for proc in procs:
                 if proc.is_alive():
                     proc.terminate()
-            STOP.raise_if_set(f"probe of {count} worker processes")
+            STOP.stopped(f"probe of {count} worker processes")  # raises unless on_cancel="partial"
+            grace_until = time.monotonic() + timeout_s + _SYNC_LEAD_S + 2.0
+        if grace_until is not None and time.monotonic() > grace_until:
+            break
+        _drain_progress(progress)
         try:
             kind, index, payload = results.get(timeout=0.2)
         except queue.Empty:
             dead = [p for p in procs if p.exitcode not in (None, 0)]
-            if dead:
+            if dead and grace_until is None:
                 barrier.abort()
                 raise RuntimeError(f"worker process {dead[0].name} exited with code {dead[0].exitcode}") from None
+            if grace_until is not None and all(p.exitcode is not None for p in procs):
+                break
             continue
-        if kind != "ok":
-            barrier.abort()
-            STOP.raise_if_set(f"probe of {count} worker processes")  # a worker stopped by the same Ctrl-C
+        reported.add(index)
+        if kind == "ok":
+            parts[index] = payload
+            continue
+        barrier.abort()
+        if not STOP.stopped(f"probe of {count} worker processes"):  # a worker stopped by the same Ctrl-C
             raise RuntimeError(f"worker process {index} of {count} failed: {payload}")
-        parts[index] = payload
-    return [parts[i] for i in range(count)]
+    return [parts[i] for i in sorted(parts)]
+
+
+def _drain_progress(progress: Any) -> None:
+    """Hand the workers' latest progress snapshots to this process's board."""
+    while True:
+        try:
+            index, wire = progress.get_nowait()
+        except queue.Empty:
+            return
+        PROGRESS.receive(index, wire)

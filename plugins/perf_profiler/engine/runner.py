@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from perf_profiler.engine.cancel import stop_on_signals
+from perf_profiler.engine.cancel import OnCancel, stop_on_signals
 from perf_profiler.engine.fd_limits import ensure_fd_budget
 from perf_profiler.engine.plan import Share
 from perf_profiler.engine.probe import probe_label, probe_service, run_on_loop
@@ -19,18 +19,21 @@ from perf_profiler.model.targets import Service
 log = logging.getLogger(__name__)
 
 
-def run_probe(service: Service, use_uvloop: bool | None = None) -> BenchmarkResult:
+def run_probe(service: Service, use_uvloop: bool | None = None, on_cancel: OnCancel = "raise") -> BenchmarkResult:
     """Sync entry point. ``use_uvloop``: None = when installed, True = required, False = asyncio.
 
-    Raises ``fd_limits.FdLimitError`` before any request when the open-file limit is too low, and
-    ``cancel.ProbeCancelled`` when SIGTERM/SIGINT stops the probe (the one cancellation path of
-    the task and the CLI: it stops sending, in-flight requests finish, nothing partial is returned).
+    Raises ``fd_limits.FdLimitError`` before any request when the open-file limit is too low.
+    SIGTERM/SIGINT (the one cancellation path of the task and the CLI, ``engine.cancel``) stop
+    sending and let in-flight requests finish; then ``on_cancel="raise"`` (the task) raises
+    ``cancel.ProbeCancelled`` and returns nothing partial, ``on_cancel="partial"`` (the CLI)
+    returns what was measured, with ``result["interrupted"]`` naming the signal, and a second
+    signal exits the process at once.
     """
-    with stop_on_signals():
+    with stop_on_signals(on_cancel):
         if service.load.processes > 1:  # refused here, before any worker starts; raised limits are inherited
             biggest = Share(0, service.load.processes)
             ensure_fd_budget(biggest.part(service.load.concurrency), probe_label(service, biggest))
-            result = run_processes(service, use_uvloop)
+            result = run_processes(service, use_uvloop, on_cancel)
         else:
             result = run_on_loop(probe_service(service), use_uvloop)
     for entry in result["endpoints"]:

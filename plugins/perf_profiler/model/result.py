@@ -57,8 +57,8 @@ class EndpointResult(_EndpointCore, total=False):
     redirects: int  # redirects followed, every hop of every counted request  (absent: 0)
 
 
-class BenchmarkResult(TypedDict):
-    """One service's benchmark: its endpoints in the order they were probed."""
+class _BenchmarkCore(TypedDict):
+    """The keys every benchmark result has."""
 
     service: str
     base_url: str
@@ -66,6 +66,14 @@ class BenchmarkResult(TypedDict):
     started_at: float  # epoch seconds
     finished_at: float
     endpoints: list[EndpointResult]
+
+
+class BenchmarkResult(_BenchmarkCore, total=False):
+    """One service's benchmark: its endpoints in the order they were probed."""
+
+    #: Only in a result returned with ``run_probe(..., on_cancel="partial")`` after a stop: the
+    #: signal's name; the endpoints are those measured until then (the last one cut short).
+    interrupted: str
 
 
 def add_counts(mappings: Iterable[Mapping[str, int]]) -> dict[str, int]:

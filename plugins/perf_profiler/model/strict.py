@@ -66,6 +66,17 @@ class StrictModel(BaseModel):
             error = TargetsError(render(exc, cls, obj))
         raise error
 
+    @classmethod
+    def every_error(cls, obj: Any) -> list[str]:
+        """Every validation error of ``obj`` as a message (none: valid); ``model_validate`` raises the first."""
+        try:
+            super().model_validate(obj)
+        except ValidationError as exc:
+            return render_all(exc, cls, obj)
+        except TargetsError as exc:  # raised by a nested model's own validation
+            return [str(exc)]
+        return []
+
     def revised(self, **changes: Any) -> Self:
         """A copy with ``changes`` (values, models or plain dicts), every rule checked again.
 
@@ -140,7 +151,26 @@ def render(
     item: str = "key",
 ) -> str:
     """The first error of ``exc`` as one message; ``label`` overrides how a location is named."""
-    error = exc.errors(include_url=False)[0]
+    return render_error(exc.errors(include_url=False)[0], root, data, label=label, item=item)
+
+
+def render_all(exc: ValidationError, root: type[BaseModel], data: Any) -> list[str]:
+    """Every error of ``exc``, one message each (``perf-profiler validate`` lists them all).
+
+    An error at a location that holds other errors (a list refused as a whole because an item
+    was) is left out: the items' errors say what is wrong.
+    """
+    errors = exc.errors(include_url=False)
+    locs = [(*e["loc"], *(e.get("ctx") or {}).get("at", ())) for e in errors]
+    inner = [e for e, loc in zip(errors, locs, strict=True)
+             if not any(len(other) > len(loc) and other[:len(loc)] == loc for other in locs)]
+    return list(dict.fromkeys(render_error(e, root, data) for e in inner))
+
+
+def render_error(
+    error: Any, root: type[BaseModel], data: Any, *, label: Callable[[Loc], str] | None = None, item: str = "key",
+) -> str:
+    """One pydantic error (an item of ``ValidationError.errors()``) as a message (see :func:`render`)."""
     ctx = error.get("ctx") or {}
     loc: Loc = (*error["loc"], *ctx.get("at", ()))
     kind = error["type"]
