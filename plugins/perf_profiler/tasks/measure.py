@@ -16,6 +16,7 @@ def benchmark(service_dict: Mapping[str, Any]) -> BenchmarkResult:
     from perf_profiler.engine.runner import run_probe
     from perf_profiler.model.secret_headers import with_secret_headers
     from perf_profiler.model.targets import Service, state_changing
+    from perf_profiler.tasks.progress import log_progress
     from perf_profiler.tasks.target_auth import connection_headers
 
     service = Service.model_validate(service_dict)  # every rule again: an XCom is input too
@@ -27,7 +28,8 @@ def benchmark(service_dict: Mapping[str, Any]) -> BenchmarkResult:
         headers = connection_headers(service.headers_conn_id)
         service = with_secret_headers(service, headers, source=f"connection {service.headers_conn_id!r}")
     try:
-        result = run_probe(service)
+        with log_progress(service.name):  # the live status line every 30 s during a long probe
+            result = run_probe(service)
     except FdLimitError as error:  # the worker's file-descriptor limit: a retry on it cannot help
         from airflow.sdk.exceptions import AirflowFailException  # here: importing Airflow sets up its logging
 

@@ -38,3 +38,14 @@ def test_the_period_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW__PERF_PROFILER__PROGRESS_LOG_EVERY_S", "soon")
     with pytest.raises(ValueError, match="progress_log_every_s"):
         progress_log_every_s()
+
+
+def test_the_benchmark_task_logs_it(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    from perf_profiler.tasks import measure
+
+    monkeypatch.setenv("AIRFLOW__PERF_PROFILER__PROGRESS_LOG_EVERY_S", "0.5")
+    with BenchServer() as server, caplog.at_level(logging.INFO, logger="perf_profiler.tasks.progress"):
+        measure.benchmark({"name": "svc", "base_url": server.url, "endpoints": [{"path": "/delay/5"}],
+                           "load": {"duration_s": 1.6, "concurrency": 2, "warmup": 0}})
+    lines = [r.getMessage() for r in caplog.records if r.name == "perf_profiler.tasks.progress"]
+    assert len(lines) >= 2 and lines[0].startswith("progress of svc: "), lines
