@@ -15,6 +15,8 @@
   // HdrHistogram's percentile plot: x = 1/(1-q) on a log axis, labelled by the percentile it stands for
   const TICKS = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7];
   const TICK_TEXT = ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%", "99.9999%", "99.99999%"];
+  // 1-2-5 ticks for a logarithmic latency axis (Plotly shows those inside the range)
+  const LOG_TICKS = [0.1, 1, 10, 100, 1e3, 1e4, 1e5].flatMap((decade) => [decade, 2 * decade, 5 * decade]);
 
   function series(points, field) {
     return { x: points.map((p) => p.measured_at), y: points.map((p) => p[field]) };
@@ -48,8 +50,12 @@
   }
 
   function drawSeries(data) {
+    // A budget far above the measured latencies would flatten them on a linear axis: go logarithmic then.
+    const highest = Math.max(...data.points.map((p) => p.p99_ms || 0));
+    const logAxis = data.budget_p95_ms > 2.5 * highest && highest > 0;
     Plotly.newPlot(latencyChart, latencyTraces(data), P.layout({
-      yaxis: { title: { text: "ms" }, rangemode: "tozero" }, xaxis: { type: "date" },
+      yaxis: logAxis ? { title: { text: "ms (log)" }, type: "log", tickvals: LOG_TICKS, ticktext: LOG_TICKS.map(String) } : { title: { text: "ms" }, rangemode: "tozero" },
+      xaxis: { type: "date" },
     }), P.plotConfig);
     latencyChart.on("plotly_click", (event) => {
       const runId = event.points.length ? event.points[0].customdata : null;
@@ -157,6 +163,11 @@
   });
 
   P.getJson("endpoint", Object.assign({ window: cfg.window }, key))
-    .then(drawSeries)
+    .then((data) => {
+      drawSeries(data);
+      // open on the latest run's distribution rather than an empty chart
+      const latest = data.points.filter((p) => p.has_histogram).pop();
+      return latest ? choose("primary", latest.run_id) : undefined;
+    })
     .catch((error) => P.showError(latencyChart, error));
 })();
