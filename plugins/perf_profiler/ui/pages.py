@@ -25,11 +25,13 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from perf_profiler.ui import api
 from perf_profiler.ui.auth import ReaderDep, require_dag_reader
 
-__all__ = ["router"]
+__all__ = ["MAX_TABLE_ROWS", "router"]
 
 router = APIRouter(dependencies=[Depends(require_dag_reader)], tags=["pages"], include_in_schema=False)
 
-#: The pages never change after they are sent without a reload; keep them out of shared caches.
+#: The endpoint page's table lists at most this many runs (newest first); its charts draw every run.
+MAX_TABLE_ROWS = 500
+#: Pages carry what one user may read: never kept by a shared cache.
 _HEADERS = {"Cache-Control": "private, no-store"}
 
 
@@ -52,7 +54,7 @@ def endpoint_page(request: Request, reader: ReaderDep, hook: api.HookDep, dag_id
                             tenant=tenant, window=window)
     config = {"tenant": tenant, "dag_id": dag_id, "service": service, "endpoint": endpoint, "window": window}
     return _render(request, "endpoint.html", page="endpoint", script="endpoint.js", data=data,
-                   windows=list(api.WINDOWS), config=config)
+                   windows=list(api.WINDOWS), max_table_rows=MAX_TABLE_ROWS, config=config)
 
 
 @router.get("/run", response_class=HTMLResponse, name="run_page")

@@ -131,3 +131,26 @@ def test_static_files_by_known_name_only() -> None:
     assert plotly.status_code == 200 and plotly.text.lstrip().startswith("/**") and "plotly.js v" in plotly.text[:200]
     for name in ("../pages.py", "..%2Fpages.py", "missing.js", "templates"):
         assert client.get(f"/static/{name}").status_code == 404
+
+
+def test_the_tenant_selector_filters_the_overview(hook: Any, stored: dict[str, Any]) -> None:
+    acme = seeded(50.0, 0, "/acme-only", tenant_id="acme")
+    upsert_metrics(hook, [acme])
+    client = client_for(frozenset({DAG}))
+    default_page, acme_page = client.get("/").text, client.get("/", params={"tenant": "acme"}).text
+    assert re.findall(r'<option value="(\w+)"', default_page) == ["acme", "default"]
+    assert '<option value="acme" selected>' in acme_page
+    assert [r["endpoint"] for r in cells(acme_page, "overview-table")] == ["/acme-only"]
+    assert "/acme-only" not in default_page
+
+
+def test_the_endpoint_table_is_capped_but_the_count_is_not(stored: dict[str, Any],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from perf_profiler.ui import pages
+
+    monkeypatch.setattr(pages, "MAX_TABLE_ROWS", 5)
+    params = {"dag_id": DAG, "service": "registry", "endpoint": "/healthz", "window": "all"}
+    html = client_for(frozenset({DAG})).get("/endpoint", params=params).text
+    rows = cells(html, "points-table")
+    assert [r["run-id"] for r in rows] == [r["run_id"] for r in reversed(stored["healthz"])][:5]
+    assert "25 in all" in html and "the latest 5" in html
