@@ -15,11 +15,15 @@ to CPU 0 and the servers (nginx, the stall server) to CPU 1 with ``taskset``.
 (d) merging 1,000 HDR histograms of 100k samples each and computing percentiles: time and bytes.
 (e) upserting 10,000 rows into PostgreSQL through ``perf_profiler.storage.metrics_repo``, vs a plain COPY of the
     same rows (skipped when no PostgreSQL answers at ``$PERF_PROFILER_BENCH_PG``).
+(f) the Performance view's overview and one endpoint's 90-day series on PostgreSQL with 500,000 rows with
+    histograms (50 endpoints x 10,000 runs): server time, plan, with and without the 008 indexes
+    (``bench/dashboard.py``; skipped like (e) without PostgreSQL).
 
 Writes ``bench/results/latest.json`` (every number, the machine, the targets) and
-``bench/results/latest.md`` (the table), and prints the table.
+``bench/results/latest.md`` (the table), and prints the table. With ``--only``, the rows not run
+this time are carried over from the previous ``latest.json`` (``carried_over`` says from when).
 
-    .venv/bin/python bench/run.py [--quick] [--rounds 2] [--only a,b,c,d,e]
+    .venv/bin/python bench/run.py [--quick] [--rounds 2] [--only a,b,c,d,e,f]
 """
 from __future__ import annotations
 
@@ -292,6 +296,15 @@ def bench_max_rate(cpus: Cpus, duration_s: float, rounds: int, concurrency: int 
     if "perf-profiler x2 processes" in best:
         out["processes_2_speedup"] = round(best["perf-profiler x2 processes"]["rate"] / ours_rate, 3)
     return out
+
+
+def _dashboard() -> Any:
+    """bench/dashboard.py, (f)."""
+    if str(REPO) not in sys.path:
+        sys.path.append(str(REPO))  # bench/ as a namespace package, as the type checker sees it
+    from bench import dashboard
+
+    return dashboard
 
 
 def bench_stall(cpus: Cpus, stall_s: float, period_s: float, periods: int, rate: float) -> dict[str, Any]:
@@ -587,6 +600,9 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
     if e and "skipped" not in e:
         out["e_upsert_rate"] = {"target": ">= 20k rows/s", "value": e["upsert_new_keys_rows_per_s"],
                                 "met": e["upsert_new_keys_rows_per_s"] >= 20_000}
+    f = results.get("f")
+    if f and "skipped" not in f:
+        out.update(_dashboard().dashboard_targets(f))
     return out
 
 
@@ -670,14 +686,35 @@ def markdown(report: dict[str, Any]) -> str:
             f"{e['existing_keys_ratio_vs_copy']:.2f}× COPY | ≥ 20k rows/s | {_ok(t['e_upsert_rate']['met'])} |")
     elif e:
         lines.append(f"| e | upsert into PostgreSQL | skipped: {e['skipped']} | | | ≥ 20k rows/s | – |")
+    f = r.get("f")
+    if f:
+        lines.extend(_dashboard().dashboard_lines(f, t))
+    carried = report.get("carried_over")
+    if carried:
+        lines.append("")
+        lines.append("Carried over from earlier runs (not run this time): "
+                     + ", ".join(f"({key}) {when}" for key, when in sorted(carried.items())) + ".")
     return "\n".join(lines) + "\n"
+
+
+def carry_over(results: dict[str, Any], previous_path: Path) -> dict[str, Any]:
+    """The results of this run plus the rows of the previous report that were not run this time."""
+    try:
+        previous = json.loads(previous_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"results": results}
+    earlier = previous.get("carried_over") or {}
+    carried = {key: earlier.get(key, previous.get("finished_at")) for key in previous.get("results", {})
+               if key not in results}
+    merged = {**{key: previous["results"][key] for key in carried}, **results}
+    return {"results": dict(sorted(merged.items())), **({"carried_over": carried} if carried else {})}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="perf-profiler benchmark suite (see the module docstring)")
     parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test of the suite)")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--only", default="a,b,c,d,e", help="comma-separated subset of a,b,c,d,e")
+    parser.add_argument("--only", default="a,b,c,d,e,f", help="comma-separated subset of a,b,c,d,e,f")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     quick = args.quick
@@ -691,6 +728,7 @@ def main(argv: list[str] | None = None) -> int:
         ("c", lambda: bench_overhead(cpus, 1000.0, 3.0 if quick else 8.0, 1 if quick else args.rounds)),
         ("d", lambda: bench_histograms(100 if quick else 1000, 100_000)),
         ("e", lambda: bench_store(2000 if quick else 10_000)),
+        ("f", lambda: _dashboard().bench_dashboard(PG_DSN, 50, 1000 if quick else 10_000, 3 if quick else 7)),
     ]
     for key, step in steps:
         if key in only:
@@ -703,7 +741,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {**info, "load_average_at_end": os.getloadavg()},
         "results": results,
     }
-    report["targets"] = targets(results)
+    report.update(carry_over(results, RESULTS / "latest.json"))
+    report["targets"] = targets(report["results"])
     table = markdown(report)
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name, text in (("latest.json", json.dumps(report, indent=2) + "\n"), ("latest.md", table)):

@@ -16,10 +16,17 @@ test can show what Airflow said (:meth:`AirflowStack.diagnostics`).
         run = stack.wait_for_run("perf_profiler", run_id)
     finally:
         stack.stop()         # always: SIGTERM each process group, then SIGKILL
+
+Options: ``components=("api-server",)`` starts only the API server (for tests of what it serves,
+e.g. the plugin app's authentication); ``users={"viewer": "viewer", "admin": "admin"}`` replaces
+``SIMPLE_AUTH_MANAGER_ALL_ADMINS`` by simple auth manager users (name → role; each user's password
+is its name, written to the passwords file), and :meth:`AirflowStack.token` logs one in
+(``POST /auth/token``). With users, the harness's own REST calls use an admin's token.
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -58,11 +65,17 @@ class AirflowStack:
     COMPONENTS = ("api-server", "scheduler", "dag-processor")
 
     def __init__(self, home: Path, metadata_db_uri: str, extra_env: Mapping[str, str] | None = None,
-                 api_port: int | None = None) -> None:
+                 api_port: int | None = None, *, components: tuple[str, ...] | None = None,
+                 users: Mapping[str, str] | None = None) -> None:
         self.home = Path(home)
         self.api_port = api_port or free_port()
         self.base_url = f"http://127.0.0.1:{self.api_port}"
         self.log_dir = self.home / "proc-logs"
+        self.components = tuple(components or self.COMPONENTS)
+        unknown = set(self.components) - set(self.COMPONENTS)
+        if unknown:
+            raise ValueError(f"unknown Airflow components {sorted(unknown)}; known: {self.COMPONENTS}")
+        self.users = dict(users or {})  # name -> simple auth manager role; the password is the name
         self.env = self._environment(metadata_db_uri, extra_env or {})
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self.nightly_run: dict[str, Any] | None = None  # set by the e2e fixture (conftest.py)
@@ -98,6 +111,10 @@ class AirflowStack:
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         })
+        if self.users:
+            env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "False"
+            env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = ",".join(f"{u}:{r}" for u, r in self.users.items())
+            env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(self.home / "passwords.json")
         env.update(extra_env)
         return env
 
@@ -115,8 +132,10 @@ class AirflowStack:
         """Migrate the metadata DB, start the components, wait until healthy."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
+        if self.users:
+            (self.home / "passwords.json").write_text(json.dumps({user: user for user in self.users}))
         self.airflow("db", "migrate", timeout=300)
-        for component in self.COMPONENTS:
+        for component in self.components:
             args = [component] + (["--port", str(self.api_port)] if component == "api-server" else [])
             with open(self.log_dir / f"{component}.log", "ab") as out:  # the child keeps its own descriptor
                 self._procs[component] = subprocess.Popen(
@@ -124,6 +143,16 @@ class AirflowStack:
                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 )
         self.wait_until_healthy(timeout)
+        admin = next((user for user, role in self.users.items() if role == "admin"), None)
+        if admin is not None:
+            self._http.headers["Authorization"] = f"Bearer {self.token(admin)}"
+
+    def token(self, user: str) -> str:
+        """A JWT of simple auth manager user ``user`` (``POST /auth/token``)."""
+        response = self._http.post("/auth/token", json={"username": user, "password": user})
+        if response.status_code != 201:
+            raise StackError(f"POST /auth/token as {user!r} -> {response.status_code}: {response.text[:500]}")
+        return str(response.json()["access_token"])
 
     def stop(self) -> None:
         """Terminate every component's process group (SIGTERM, then SIGKILL after a grace period)."""
@@ -146,15 +175,16 @@ class AirflowStack:
             raise StackError(f"Airflow components exited: {dead}\n{self.diagnostics()}")
 
     def wait_until_healthy(self, timeout: float) -> dict[str, Any]:
-        """Wait for /api/v2/monitor/health to report the database, scheduler and dag-processor healthy."""
+        """Wait for /api/v2/monitor/health to report the database and the started components healthy."""
         deadline = time.monotonic() + timeout
         last: Any = None
+        parts = ["metadatabase"] + [name.replace("-", "_") for name in ("scheduler", "dag-processor")
+                                    if name in self.components]
         while time.monotonic() < deadline:
             self.check_alive()
             try:
                 last = self._http.get(f"{API_PREFIX}/monitor/health").json()
-                if all((last.get(part) or {}).get("status") == "healthy"
-                       for part in ("metadatabase", "scheduler", "dag_processor")):
+                if all((last.get(part) or {}).get("status") == "healthy" for part in parts):
                     return last
             except (httpx.HTTPError, ValueError) as error:
                 last = repr(error)
@@ -164,7 +194,7 @@ class AirflowStack:
     def diagnostics(self, lines: int = 40) -> str:
         """The last ``lines`` of every component's output."""
         parts = []
-        for component in self.COMPONENTS:
+        for component in self.components:
             path = self.log_dir / f"{component}.log"
             if path.exists():
                 tail = path.read_text(errors="replace").splitlines()[-lines:]

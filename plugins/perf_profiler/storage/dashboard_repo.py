@@ -10,7 +10,7 @@ judges regressions: one definition, so a better detector changes every view at o
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from perf_profiler.analysis import trends
 from perf_profiler.storage import dashboard_sql as q
-from perf_profiler.storage.dialect import TABLE_EXISTS_SQL, dialect_of
+from perf_profiler.storage.dialect import TABLE_EXISTS_SQL, Dialect, dialect_of
 from perf_profiler.storage.migrations import VERSION_TABLE
 from perf_profiler.storage.row_binding import normalise_row, timestamp_text
 
@@ -71,9 +71,9 @@ def tenants(hook: DbApiHook, dag_ids: Collection[str]) -> list[str]:
 
 def overview(hook: DbApiHook, tenant: str, dag_ids: Collection[str]) -> list[dict[str, Any]]:
     """Every readable DAG × service × endpoint of ``tenant``: its latest run, trend and baseline, worst first."""
-    records = _read(hook, q.OVERVIEW_SQL, [tenant, RECENT_RUNS], dag_ids, per_dialect=True)
+    records = _read(hook, q.OVERVIEW_SQL, [tenant, RECENT_RUNS], dag_ids)
     rows = [dict(zip(q.OVERVIEW_COLUMNS, record, strict=True)) for record in records or ()]
-    summaries = [_summary([normalise_row(run) for run in runs])
+    summaries = [_summary(list(runs))
                  for _, runs in groupby(rows, key=lambda r: (r["dag_id"], r["service"], r["endpoint"]))]
     return sorted(summaries, key=_worst_first)
 
@@ -122,9 +122,13 @@ def latency_histogram(hook: DbApiHook, *, tenant: str, dag_id: str, service: str
 
 
 # --------------------------------------------------------------------------- helpers
-def _summary(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One overview row from an endpoint's recent runs (newest first)."""
-    latest = runs[0]
+def _summary(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One overview row from an endpoint's recent runs as fetched (newest first).
+
+    Only the latest run is normalised whole; of the others the trend needs two columns.
+    """
+    latest = normalise_row(records[0])
+    runs = [latest, *(normalise_row({"measured_at": r["measured_at"], "p95_ms": r["p95_ms"]}) for r in records[1:])]
     base = trends.baseline([run["p95_ms"] for run in runs[1:trends.WINDOW + 1]])
     p95, budget, ago = latest["p95_ms"], latest["budget_p95_ms"], _number(latest["p95_7d_ago_ms"])
     headroom = None if budget is None else round(budget - p95, 2)
@@ -153,15 +157,13 @@ def _number(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _read(hook: DbApiHook, template: str | dict[Any, str], params: list[Any], dag_ids: Collection[str], *,
-          per_dialect: bool = False) -> list[tuple[Any, ...]] | None:
-    """Run one read with ``dag_ids`` bound into its ``{dags}`` list; None before the migrations ran.
-
-    A template with a ``{dags}`` list and no readable DAG returns [] without asking the database.
+def _read(hook: DbApiHook, template: str | Mapping[Dialect, str], params: list[Any],
+          dag_ids: Collection[str]) -> list[tuple[Any, ...]] | None:
+    """Run one read (a template, or one per dialect) with ``dag_ids`` bound into its ``{dags}``
+    list; None before the migrations ran. A ``{dags}`` list without a readable DAG returns []
+    without asking the database.
     """
-    dialect = dialect_of(hook)
-    sql = template[dialect] if per_dialect and isinstance(template, dict) else template
-    assert isinstance(sql, str)
+    sql = template if isinstance(template, str) else template[dialect_of(hook)]
     mark, dags = hook.placeholder, sorted(dag_ids)
     if "{dags}" in sql and not dags:
         return []
