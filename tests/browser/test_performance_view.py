@@ -131,6 +131,8 @@ def test_a_viewer_reads_the_performance_view(page: Any, deployment: Deployment, 
     assert chart["regression"]["runs"] == [deployment.run_id]
     assert chart["re-derived (backfill)"]["runs"] == rederived
     assert chart["budget (p95)"]["y"] == [800.0, 800.0]
+    frame.wait_for_selector("#distribution-table tbody tr[data-role='primary']")  # the latest run's, on load
+    page.mouse.move(0, 0)  # no hover toolbar in the picture
     page.screenshot(path=str(artifacts / "performance-endpoint.png"))
 
     # ------------------------------------------------------------------ a run's distribution, and an overlay
@@ -156,7 +158,8 @@ def test_a_viewer_reads_the_performance_view(page: Any, deployment: Deployment, 
         assert int(summary[trace["name"]]["total_count"][0]) == h.get_total_count() == stored_count
     ticks = frame.evaluate("() => document.getElementById('distribution-chart').layout.xaxis.ticktext")
     assert ticks[:4] == ["0%", "90%", "99%", "99.9%"]
-    frame.locator("#distribution-section").scroll_into_view_if_needed()
+    frame.evaluate("() => document.getElementById('distribution-section').scrollIntoView()")
+    page.mouse.move(0, 0)
     page.screenshot(path=str(artifacts / "performance-distribution.png"))
 
     # ------------------------------------------------------------------ the DAG run's Performance tab
