@@ -154,6 +154,7 @@ def test_a_viewer_reads_the_performance_view(page: Any, deployment: Deployment, 
         assert trace["y"] == [value for value, _ in expected]
         assert trace["q"] == [level for _, level in expected]
         assert trace["x"][:-1] == pytest.approx([1 / (1 - q / 100) for q in trace["q"][:-1]])
+        assert float(summary[trace["name"]]["max_ms"][0]) == expected[-1][0]  # the 100 % point: the maximum
         stored_count = history[trace["name"]]["ok_count"]
         assert int(summary[trace["name"]]["total_count"][0]) == h.get_total_count() == stored_count
     ticks = frame.evaluate("() => document.getElementById('distribution-chart').layout.xaxis.ticktext")

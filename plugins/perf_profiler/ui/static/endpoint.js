@@ -125,16 +125,14 @@
       const tr = document.createElement("tr");
       tr.dataset.role = roles[i];
       tr.dataset.runId = answer.run_id;
-      const at = (q) => {
-        const hit = answer.spectrum.find((s) => s.percentile >= q);
-        return hit ? hit.latency_ms : null;
-      };
       const last = answer.spectrum.length ? answer.spectrum[answer.spectrum.length - 1].latency_ms : null;
+      // percentiles belong to the runs table (the stored values); the spectrum adds its size and maximum
       const cells = [
         [roles[i] === "primary" ? "shown" : "overlay", "role", roles[i]],
         [answer.run_id, "run_id", answer.run_id],
+        [answer.measured_at, "measured_at", answer.measured_at],
         [answer.total_count, "total_count", answer.total_count],
-        [at(50), "p50_ms"], [at(99), "p99_ms"], [at(99.9), "p999_ms"], [last, "max_ms"],
+        [last, "max_ms"],
       ];
       cells.forEach(([value, col, raw]) => {
         const td = document.createElement("td");
