@@ -18,22 +18,18 @@ overrides); a failing test leaves ``browser-failure-<test>.png`` and the API ser
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import secrets
 import shutil
 import signal
 import tempfile
-import time
 import uuid
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from tests.e2e.airflow_stack import API_PREFIX, REPO, AirflowStack, StackError
+from tests.e2e.airflow_stack import REPO, AirflowStack
 from tests.e2e.metrics_db import MetricsDB
 
 PG_ADMIN_DSN = os.environ.get("PERF_PROFILER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -57,29 +53,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: end-to-end test against a real Airflow")
 
 
-class ApiServerStack(AirflowStack):
-    """Only Airflow's API server (and the UI it serves); healthy once its metadata DB answers."""
-
-    COMPONENTS = ("api-server",)  # type: ignore[assignment]  # the base names its three components
-
-    def wait_until_healthy(self, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while time.monotonic() < deadline:
-            self.check_alive()
-            with contextlib.suppress(httpx.HTTPError, ValueError):
-                last = httpx.get(f"{self.base_url}{API_PREFIX}/monitor/health", timeout=5).json()
-                if (last.get("metadatabase") or {}).get("status") == "healthy":
-                    return last
-            time.sleep(1)
-        raise StackError(f"API server not healthy after {timeout:.0f}s: {last}\n{self.diagnostics()}")
-
-
 @dataclass(frozen=True)
 class Deployment:
     """The running API server, its users' passwords, the metrics DB and the seeded rows."""
 
-    stack: ApiServerStack
+    stack: AirflowStack
     passwords: dict[str, str]
     metrics: MetricsDB
     run_id: str  # a real DAG run of perf_profiler (its rows are the latest of every endpoint)
@@ -122,21 +100,17 @@ def deployment(pg_databases: dict[str, str], artifacts: Path) -> Iterator[Deploy
     from .seed import DAG_ID, seed
 
     home = Path(tempfile.mkdtemp(prefix="perf-browser-airflow-"))
-    passwords = {user: secrets.token_urlsafe(12) for user in ROLES}
-    (home / "passwords.json").write_text(json.dumps(passwords))
-    stack = ApiServerStack(home, pg_databases["metadata"].replace("postgresql://", "postgresql+psycopg2://", 1),
-                           extra_env={
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in ROLES.items()),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-        "AIRFLOW_CONN_PERF_METRICS_DB": pg_databases["metrics"],
-    })
+    stack = AirflowStack(home, pg_databases["metadata"].replace("postgresql://", "postgresql+psycopg2://", 1),
+                         components=("api-server",), users=ROLES,
+                         extra_env={"AIRFLOW_CONN_PERF_METRICS_DB": pg_databases["metrics"]})
     previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)  # CI's kill still runs the finally
     try:
         stack.start()
         stack.airflow("dags", "reserialize", timeout=300)  # DagModel rows: what a user may read
-        run_id = _create_run(stack.base_url, passwords["admin"], DAG_ID)
+        run_id = f"manual__browser_{uuid.uuid4().hex[:8]}"  # queued for ever: no scheduler runs here
+        stack.api("POST", f"/dags/{DAG_ID}/dagRuns", json={"dag_run_id": run_id, "logical_date": None, "conf": {}})
         metrics = MetricsDB(pg_databases["metrics"])
+        passwords = {user: user for user in ROLES}  # the harness's convention (tests/e2e/airflow_stack.py)
         yield Deployment(stack, passwords, metrics, run_id, seed(metrics.hook, run_id))
     finally:
         stack.stop()
@@ -150,25 +124,6 @@ def deployment(pg_databases: dict[str, str], artifacts: Path) -> Iterator[Deploy
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
-
-
-def api_token(base_url: str, user: str, password: str) -> str:
-    """A JWT for ``user`` from the simple auth manager's token endpoint."""
-    response = httpx.post(f"{base_url}/auth/token", json={"username": user, "password": password}, timeout=30)
-    response.raise_for_status()
-    return str(response.json()["access_token"])
-
-
-def _create_run(base_url: str, admin_password: str, dag_id: str) -> str:
-    """A queued manual run of ``dag_id`` (the DAG stays paused and no scheduler runs: it never starts)."""
-    token = api_token(base_url, "admin", admin_password)
-    run_id = f"manual__browser_{uuid.uuid4().hex[:8]}"
-    response = httpx.post(f"{base_url}{API_PREFIX}/dags/{dag_id}/dagRuns", timeout=30,
-                          headers={"Authorization": f"Bearer {token}"},
-                          json={"dag_run_id": run_id, "logical_date": None, "conf": {}})
-    if response.status_code != 200:
-        raise StackError(f"could not create a run of {dag_id}: {response.status_code} {response.text[:2000]}")
-    return run_id
 
 
 # --------------------------------------------------------------------------- browser

@@ -176,3 +176,16 @@ def test_a_viewer_reads_the_performance_view(page: Any, deployment: Deployment, 
         assert_numbers_match(row["cells"], latest[key], f"run {key}")
     assert HIDDEN_DAG_ID not in frame.content() and "/internal" not in frame.content()
     page.screenshot(path=str(artifacts / "performance-run.png"))
+
+
+def test_pages_need_a_login_and_say_no_data_yet_where_there_is_none(page: Any, deployment: Deployment) -> None:
+    """Anonymous: refused, never a page. Signed in: a tenant or endpoint without runs says so (HTTP 200)."""
+    for path in ("/perf-profiler/", "/perf-profiler/static/endpoint.js", "/perf-profiler/static/vendor/plotly.min.js"):
+        assert page.request.get(path).status in (401, 403), path
+    login(page, "viewer", deployment.passwords["viewer"])
+    for path in ("/perf-profiler/?tenant=nobody",
+                 f"/perf-profiler/endpoint?dag_id={DAG_ID}&service=registry&endpoint=/nothing&window=7d",
+                 f"/perf-profiler/run?dag_id={HIDDEN_DAG_ID}&run_id={deployment.run_id}"):
+        response = page.goto(path)
+        assert response is not None and response.status == 200, path
+        assert page.locator("#no-data").inner_text().startswith("No data yet"), path
