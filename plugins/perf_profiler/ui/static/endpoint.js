@@ -107,7 +107,7 @@
       y: answer.spectrum.map((s) => s.latency_ms),
       customdata: answer.spectrum.map((s) => s.percentile),
       name: answer.run_id, type: "scatter", mode: "lines", line: { color: COLORS[roles[i]], width: 2 },
-      hovertemplate: "p%{customdata:.4f}: %{y:.3f} ms<extra>" + answer.run_id + "</extra>",
+      hovertemplate: "p%{customdata:.4f}: %{y:.3f} ms", // the trace's name (the run) shows beside it
     }));
     Plotly.react(chart, traces, P.layout({
       xaxis: { type: "log", title: { text: "percentile" }, tickvals: TICKS, ticktext: TICK_TEXT },
