@@ -39,8 +39,11 @@ def login(page: Any, user: str, password: str) -> None:
 def perf_frame(page: Any, path: str) -> Any:
     """The Performance app's iframe inside the Airflow UI, once it shows ``path``."""
     page.wait_for_function(
-        "path => [...document.querySelectorAll('iframe')].some(f => f.contentWindow"
-        " && f.contentWindow.location.pathname === path && f.contentDocument.readyState === 'complete')",
+        """path => [...document.querySelectorAll('iframe')].some(f => {
+               try {  // another origin's frame would throw: it is not ours anyway
+                   return f.contentWindow.location.pathname === path && f.contentDocument.readyState === 'complete';
+               } catch (error) { return false; }
+           })""",
         arg=path,
     )
     return next(frame for frame in page.frames if urlparse(frame.url).path == path)
