@@ -23,6 +23,7 @@ __all__ = ["STATIC_FILES", "plotly_js_path", "router"]
 #: ui/static file name -> media type; anything else is a 404.
 STATIC_FILES: dict[str, str] = {
     "perf.css": "text/css; charset=utf-8",
+    "theme.js": "text/javascript; charset=utf-8",
     "common.js": "text/javascript; charset=utf-8",
     "overview.js": "text/javascript; charset=utf-8",
     "endpoint.js": "text/javascript; charset=utf-8",

@@ -35,8 +35,20 @@ window.PerfProfiler = (function () {
     font: { family: "system-ui, sans-serif", size: 12 },
   };
 
+  const dark = document.documentElement.classList.contains("dark");
+
+  /** A chart layout: the shared defaults, the chart's own settings, and dark colours in a dark UI. */
   function layout(extra) {
-    return Object.assign({}, baseLayout, extra);
+    const result = Object.assign({}, baseLayout, extra);
+    if (dark) {
+      Object.assign(result, { paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+        font: Object.assign({}, result.font, { color: "#e4e4e7" }) });
+      ["xaxis", "yaxis"].forEach((axis) => {
+        result[axis] = Object.assign({ gridcolor: "#3f3f46", zerolinecolor: "#52525b", linecolor: "#52525b" },
+          result[axis]);
+      });
+    }
+    return result;
   }
 
   return { config, getJson, showError, plotConfig, layout };
