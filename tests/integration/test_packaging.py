@@ -132,6 +132,16 @@ def test_the_wheel_ships_the_license_types_dags_and_migrations(deployment):
     assert installed.stdout.strip() == version
 
 
+def test_the_wheel_ships_the_performance_pages(deployment):
+    """ui/templates and ui/static are package data: a pip-installed API server renders the pages."""
+    from perf_profiler.ui.assets import STATIC_FILES
+
+    names = set(zipfile.ZipFile(deployment.wheel).namelist())
+    templates = {f"perf_profiler/ui/templates/{path.name}"
+                 for path in (REPO / "plugins/perf_profiler/ui/templates").glob("*.html")}
+    assert templates and templates | {f"perf_profiler/ui/static/{name}" for name in STATIC_FILES} <= names
+
+
 def test_airflow_lists_the_plugin_from_the_entry_point(deployment):
     listed = deployment.json_of("airflow", "plugins", "--output", "json")
     assert [(p["name"], ENTRY_POINT in p["source"]) for p in listed] == [("perf_profiler", True)]

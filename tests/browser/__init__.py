@@ -1,0 +1,1 @@
+"""Browser tests of the Performance view (a real Airflow API server, real Chromium)."""
