@@ -23,7 +23,9 @@ from perf_profiler.ui import URL_PREFIX
 PLUGIN_NAME = "perf_profiler"
 
 EXTERNAL_VIEWS: list[dict[str, Any]] = [
-    {"name": "Performance", "href": f"{URL_PREFIX}/", "destination": "nav", "url_route": "performance"},
+    # nav_top_level: a top-level entry even when other plugins' entries fold into a "Plugins" menu
+    {"name": "Performance", "href": f"{URL_PREFIX}/", "destination": "nav", "url_route": "performance",
+     "nav_top_level": True},
     {"name": "Performance", "href": f"{URL_PREFIX}/run?dag_id={{DAG_ID}}&run_id={{RUN_ID}}",
      "destination": "dag_run", "url_route": "performance-run"},
 ]
