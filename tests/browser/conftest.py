@@ -17,7 +17,6 @@ overrides); a failing test leaves ``browser-failure-<test>.png`` and the API ser
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -32,10 +31,9 @@ import pytest
 from tests.e2e.airflow_stack import REPO, AirflowStack
 from tests.e2e.metrics_db import MetricsDB
 
-PG_ADMIN_DSN = os.environ.get("PERF_PROFILER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-CHROMIUM = os.environ.get("PERF_PROFILER_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+from chromium import headless_chromium, page_kept_on_failure
+from throwaway_pg import throwaway_databases
+
 ARTIFACTS = Path(os.environ.get("PERF_PROFILER_TEST_ARTIFACTS", REPO / "test-artifacts"))
 #: user -> simple auth manager role
 ROLES = {"viewer": "viewer", "admin": "admin"}
@@ -68,30 +66,11 @@ class Deployment:
         return self.stack.base_url
 
 
-def _admin_connection() -> Any:
-    import psycopg2
-
-    conn = psycopg2.connect(PG_ADMIN_DSN)
-    conn.autocommit = True
-    return conn
-
-
 @pytest.fixture(scope="package")
 def pg_databases() -> Iterator[dict[str, str]]:
     """Two fresh databases, ``metadata`` and ``metrics``: name -> libpq URI. Dropped at the end."""
-    names = {role: f"perf_browser_{role}_{uuid.uuid4().hex[:10]}" for role in ("metadata", "metrics")}
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
-    admin = _admin_connection()
-    try:
-        with admin.cursor() as cur:
-            for name in names.values():
-                cur.execute(f'CREATE DATABASE "{name}"')
-        yield {role: f"{base}/{name}" for role, name in names.items()}
-    finally:
-        with admin.cursor() as cur:
-            for name in names.values():
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with throwaway_databases("perf_browser") as uris:
+        yield uris
 
 
 @pytest.fixture(scope="package")
@@ -129,34 +108,16 @@ def _interrupt(signum: int, frame: Any) -> None:
 # --------------------------------------------------------------------------- browser
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """Headless Debian Chromium under Playwright (never a downloaded browser)."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} not found: the browser tests need Debian's chromium "
-                    "(`make test` installs it: apt-get install -y chromium)", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with headless_chromium() as chromium:
+        yield chromium
 
 
 @pytest.fixture
 def page(browser: Any, deployment: Deployment, artifacts: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A fresh, logged-out browser page on the Airflow UI; a screenshot is kept when the test fails."""
-    context = browser.new_context(viewport={"width": 1600, "height": 1100}, base_url=deployment.base_url)
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    try:
+    with page_kept_on_failure(browser, deployment.base_url, {"width": 1600, "height": 1100},
+                              artifacts / f"browser-failure-{request.node.name}.png", request) as page:
         yield page
-    finally:
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            with contextlib.suppress(Exception):  # best effort: a crashed page must not hide the failure
-                page.screenshot(path=str(artifacts / f"browser-failure-{request.node.name}.png"), full_page=True)
-        context.close()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -20,30 +20,26 @@ Deselect the suite with ``-m "not e2e"`` for a quick local loop (``make test`` r
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
 import tempfile
 import time
-import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from chromium import headless_chromium, page_kept_on_failure
 from fake_insight import FakeInsight
 from servers import BenchServer
+from throwaway_pg import throwaway_databases
 
 from .airflow_stack import REPO, AirflowStack
 from .e2e_env import DAG_ID, SERVICE_PATHS, TRENDS_DAG_ID, reset_hits, targets_json
 from .metrics_db import MetricsDB
 
-PG_ADMIN_DSN = os.environ.get("PERF_PROFILER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-CHROMIUM = os.environ.get("PERF_PROFILER_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(os.environ.get("PERF_PROFILER_TEST_ARTIFACTS", REPO / "test-artifacts"))
 
 
@@ -60,30 +56,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # --------------------------------------------------------------------------- databases
-def _admin():
-    import psycopg2
-
-    conn = psycopg2.connect(PG_ADMIN_DSN)
-    conn.autocommit = True
-    return conn
-
-
 @pytest.fixture(scope="package")
 def pg_databases() -> Iterator[dict[str, str]]:
     """Two fresh databases, ``metadata`` and ``metrics``: name → libpq URI. Dropped at the end."""
-    names = {role: f"perf_e2e_{role}_{uuid.uuid4().hex[:10]}" for role in ("metadata", "metrics")}
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
-    admin = _admin()
-    try:
-        with admin.cursor() as cur:
-            for name in names.values():
-                cur.execute(f'CREATE DATABASE "{name}"')
-        yield {role: f"{base}/{name}" for role, name in names.items()}
-    finally:
-        with admin.cursor() as cur:
-            for name in names.values():
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with throwaway_databases("perf_e2e") as uris:
+        yield uris
 
 
 # --------------------------------------------------------------------------- test services
@@ -180,34 +157,16 @@ def quiet(airflow: AirflowStack, services: dict[str, BenchServer], insight: Fake
 # --------------------------------------------------------------------------- browser
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """Headless Debian Chromium under Playwright (never a downloaded browser)."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} not found: the e2e UI tests need Debian's chromium "
-                    "(`make test` installs it: apt-get install -y chromium)", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with headless_chromium() as chromium:
+        yield chromium
 
 
 @pytest.fixture
 def page(browser, airflow: AirflowStack, artifacts: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A fresh browser page on the Airflow UI; a screenshot is kept when the test fails."""
-    context = browser.new_context(viewport={"width": 1600, "height": 1000}, base_url=airflow.base_url)
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    try:
+    with page_kept_on_failure(browser, airflow.base_url, {"width": 1600, "height": 1000},
+                              artifacts / f"e2e-failure-{request.node.name}.png", request) as page:
         yield page
-    finally:
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            with contextlib.suppress(Exception):  # best effort: a crashed page must not hide the failure
-                page.screenshot(path=str(artifacts / f"e2e-failure-{request.node.name}.png"), full_page=True)
-        context.close()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

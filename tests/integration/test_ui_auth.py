@@ -18,15 +18,12 @@ dependency overridden in tests/unit/ui/test_ui_api.py.
 """
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import httpx
 import jwt
@@ -39,13 +36,13 @@ from perf_profiler.storage.metrics_repo import upsert_metrics
 from perf_profiler.storage.migrations import migrate
 from perf_profiler.ui import URL_PREFIX
 from perf_profiler.ui.app import create_app
+from throwaway_pg import throwaway_databases
 from trend_rows import row_with_p95
 
 # The e2e harness, by its path from the repository root (the root is not always on sys.path).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.e2e.airflow_stack import AirflowStack
 
-PG_ADMIN_DSN = os.environ.get("PERF_PROFILER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 LATEST_RUN = f"manual__{NOW.isoformat()}"
 #: A value for every query or path parameter a route of the app may take (a new one must be added);
@@ -55,29 +52,10 @@ SAMPLE = {"tenant": "default", "dag_id": "perf_profiler", "service": "registry",
 REFUSED = (401, 403)
 
 
-def _admin() -> Any:
-    import psycopg2
-
-    conn = psycopg2.connect(PG_ADMIN_DSN)
-    conn.autocommit = True
-    return conn
-
-
 @pytest.fixture(scope="module")
 def databases() -> Iterator[dict[str, str]]:
-    names = {role: f"perf_uiauth_{role}_{uuid.uuid4().hex[:10]}" for role in ("metadata", "metrics")}
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
-    admin = _admin()
-    try:
-        with admin.cursor() as cur:
-            for name in names.values():
-                cur.execute(f'CREATE DATABASE "{name}"')
-        yield {role: f"{base}/{name}" for role, name in names.items()}
-    finally:
-        with admin.cursor() as cur:
-            for name in names.values():
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with throwaway_databases("perf_uiauth") as uris:
+        yield uris
 
 
 def _seed(metrics_uri: str) -> None:
