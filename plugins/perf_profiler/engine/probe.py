@@ -20,10 +20,15 @@ from perf_profiler.common.aio import run_sync
 from perf_profiler.engine.cancel import STOP
 from perf_profiler.engine.closed_loop import run_closed
 from perf_profiler.engine.deadline import counted_deadline_s, warmup_deadline_s, within
-from perf_profiler.engine.exchange import make_session, request_spec
+from perf_profiler.engine.engine_choice import EngineName, choose_engine
+from perf_profiler.engine.exchange import RequestSpec, make_session, request_spec
+from perf_profiler.engine.fast_closed import run_closed_fast
+from perf_profiler.engine.fast_exchange import FastTarget
+from perf_profiler.engine.fast_open import run_open_fast
 from perf_profiler.engine.fd_limits import ensure_fd_budget
 from perf_profiler.engine.open_loop import run_open
-from perf_profiler.engine.plan import Pacer, Quota, Share, counted_gate, plan_endpoint
+from perf_profiler.engine.plan import EndpointPlan, Pacer, Quota, Share, counted_gate, plan_endpoint
+from perf_profiler.engine.recorders import EndpointRecorder
 from perf_profiler.engine.redirects import redirect_policy
 from perf_profiler.engine.results import recorded_entry, service_result
 from perf_profiler.model.result import BenchmarkResult, EndpointResult
@@ -52,10 +57,11 @@ async def probe_service(
     """
     share = share or Share()
     ensure_fd_budget(max(1, share.part(service.load.concurrency)), probe_label(service, share))
+    engine = choose_engine(service)
     started_at = time.time()
-    async with make_session(service, share) as session:
-        endpoints = [await _probe_endpoint(session, service, ep, share, sync) for ep in service.endpoints]
-    return service_result(service, started_at, time.time(), endpoints)
+    async with make_session(service, share) as session:  # the fast engine hands redirects to it
+        endpoints = [await _probe_endpoint(session, service, ep, share, sync, engine) for ep in service.endpoints]
+    return service_result(service, started_at, time.time(), endpoints, engine)
 
 
 def probe_label(service: Service, share: Share) -> str:
@@ -65,31 +71,48 @@ def probe_label(service: Service, share: Share) -> str:
 
 
 async def _probe_endpoint(
-    session: aiohttp.ClientSession, service: Service, endpoint: Endpoint, share: Share, sync: StartLine | None
+    session: aiohttp.ClientSession, service: Service, endpoint: Endpoint, share: Share, sync: StartLine | None,
+    engine: EngineName,
 ) -> EndpointResult:
     load = service.load
     plan = plan_endpoint(load, endpoint, share)
     spec = request_spec(service.base_url, endpoint, load, redirect_policy(service))
-    what = f"{probe_label(service, share)}, endpoint {endpoint.name!r}"
-    if plan.warmup > 0:
-        await within(run_closed(session, spec, Quota(plan.warmup), min(plan.concurrency, plan.warmup)),
-                     warmup_deadline_s(plan, load.timeout_s), f"{what}: the warm-up")
-    STOP.raise_if_set(probe_label(service, share))
-    t0_ns = await sync.start_line() if sync is not None else time.perf_counter_ns()
-    started_at = time.time()
-    if plan.model == "open":
-        counted = run_open(session, spec, plan, t0_ns)
-    else:
-        gate, workers = counted_gate(plan)
-        pacer = Pacer(plan.rate, share, t0_ns) if plan.rate is not None else None
-        counted = run_closed(session, spec, gate, workers, pacer)
-    recorder = await within(counted, counted_deadline_s(plan, load.timeout_s), f"{what}: the counted phase")
-    finished_at = time.time()
+    fast = FastTarget(spec, session, load.timeout_s, load.connect_timeout_s) if engine == "fast" else None
+    try:
+        recorder, started_at, finished_at = await _phases(session, spec, fast, plan, service, endpoint, sync)
+    finally:
+        if fast is not None:
+            fast.close()
     STOP.raise_if_set(probe_label(service, share))  # partial results are not kept
     for error_class, example in recorder.first_error.items():
         log.info("%s %s: %s %s errors, first: %s",
                  service.name, endpoint.name, recorder.errors[error_class], error_class, example)
     return recorded_entry(endpoint, spec, plan, recorder, started_at, finished_at)
+
+
+async def _phases(
+    session: aiohttp.ClientSession, spec: RequestSpec, fast: FastTarget | None, plan: EndpointPlan,
+    service: Service, endpoint: Endpoint, sync: StartLine | None,
+) -> tuple[EndpointRecorder, float, float]:
+    """The warm-up and the counted phase of one endpoint, on the engine chosen (``fast`` or aiohttp)."""
+    load, share = service.load, plan.share
+    what = f"{probe_label(service, share)}, endpoint {endpoint.name!r}"
+    if plan.warmup > 0:
+        quota, workers = Quota(plan.warmup), min(plan.concurrency, plan.warmup)
+        warmup = run_closed_fast(fast, quota, workers) if fast else run_closed(session, spec, quota, workers)
+        await within(warmup, warmup_deadline_s(plan, load.timeout_s), f"{what}: the warm-up")
+    STOP.raise_if_set(probe_label(service, share))
+    t0_ns = await sync.start_line() if sync is not None else time.perf_counter_ns()
+    started_at = time.time()
+    if plan.model == "open":
+        counted = run_open_fast(fast, plan, t0_ns) if fast else run_open(session, spec, plan, t0_ns)
+    else:
+        gate, workers = counted_gate(plan)
+        pacer = Pacer(plan.rate, share, t0_ns) if plan.rate is not None else None
+        counted = (run_closed_fast(fast, gate, workers, pacer) if fast
+                   else run_closed(session, spec, gate, workers, pacer))
+    recorder = await within(counted, counted_deadline_s(plan, load.timeout_s), f"{what}: the counted phase")
+    return recorder, started_at, time.time()
 
 
 def run_on_loop(coro: Coroutine[Any, Any, T], use_uvloop: bool | None) -> T:

@@ -104,7 +104,7 @@ def run_processes(service: Service, use_uvloop: bool | None) -> BenchmarkResult:
                 proc.join(timeout=5)
     endpoints = [merge_entries([part["endpoints"][i] for part in parts]) for i in range(len(service.endpoints))]
     return service_result(service, min(part["started_at"] for part in parts),
-                          max(part["finished_at"] for part in parts), endpoints)
+                          max(part["finished_at"] for part in parts), endpoints, parts[0].get("engine", "aiohttp"))
 
 
 @contextlib.contextmanager
