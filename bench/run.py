@@ -15,11 +15,14 @@ to CPU 0 and the servers (nginx, the stall server) to CPU 1 with ``taskset``.
 (d) merging 1,000 HDR histograms of 100k samples each and computing percentiles: time and bytes.
 (e) upserting 10,000 rows into PostgreSQL through ``perf_profiler.storage.metrics_repo``, vs a plain COPY of the
     same rows (skipped when no PostgreSQL answers at ``$PERF_PROFILER_BENCH_PG``).
+(f) the probe engines (``bench/engines.py``): fast vs aiohttp vs hey vs wrk closed loop on one core,
+    the fast open loop at 20k and 50k req/s with a scheduling-jitter control, CPU per 1,000 requests
+    at 1,000 req/s.
 
 Writes ``bench/results/latest.json`` (every number, the machine, the targets) and
 ``bench/results/latest.md`` (the table), and prints the table.
 
-    .venv/bin/python bench/run.py [--quick] [--rounds 2] [--only a,b,c,d,e]
+    .venv/bin/python bench/run.py [--quick] [--rounds 2] [--only a,b,c,d,e,f]
 """
 from __future__ import annotations
 
@@ -670,14 +673,25 @@ def markdown(report: dict[str, Any]) -> str:
             f"{e['existing_keys_ratio_vs_copy']:.2f}× COPY | ≥ 20k rows/s | {_ok(t['e_upsert_rate']['met'])} |")
     elif e:
         lines.append(f"| e | upsert into PostgreSQL | skipped: {e['skipped']} | | | ≥ 20k rows/s | – |")
+    if r.get("f"):
+        lines.extend(_engines().markdown_rows(r["f"]))
     return "\n".join(lines) + "\n"
+
+
+def _engines() -> Any:
+    """bench/engines.py: row f, the probe engines side by side (issue 12)."""
+    if str(REPO) not in sys.path:
+        sys.path.append(str(REPO))
+    from bench import engines
+
+    return engines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="perf-profiler benchmark suite (see the module docstring)")
     parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test of the suite)")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--only", default="a,b,c,d,e", help="comma-separated subset of a,b,c,d,e")
+    parser.add_argument("--only", default="a,b,c,d,e,f", help="comma-separated subset of a,b,c,d,e,f")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     quick = args.quick
@@ -691,6 +705,7 @@ def main(argv: list[str] | None = None) -> int:
         ("c", lambda: bench_overhead(cpus, 1000.0, 3.0 if quick else 8.0, 1 if quick else args.rounds)),
         ("d", lambda: bench_histograms(100 if quick else 1000, 100_000)),
         ("e", lambda: bench_store(2000 if quick else 10_000)),
+        ("f", lambda: _engines().bench_engines(cpus, quick, 1 if quick else args.rounds + 1)),
     ]
     for key, step in steps:
         if key in only:

@@ -7,11 +7,16 @@
   else aiohttp. uvloop, when installed, runs under both (``probe.run_on_loop``).
 
 Within the fast engine, a redirect response is handed to aiohttp for the rest of its exchange.
+
+:data:`ENGINE_ENV` (``PERF_PROFILER_ENGINE=fast|aiohttp``) says what ``auto`` means on this
+machine (an operator's switch, and how the test suite runs every engine test against both
+engines); a service that names its engine keeps it.
 """
 from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from typing import Literal
 
 from yarl import URL
@@ -21,6 +26,8 @@ from perf_profiler.model.targets import Service
 log = logging.getLogger(__name__)
 
 EngineName = Literal["fast", "aiohttp"]
+#: Environment variable: what ``engine: auto`` means here (``fast`` or ``aiohttp``; unset: decide).
+ENGINE_ENV = "PERF_PROFILER_ENGINE"
 
 
 class FastEngineUnavailable(RuntimeError):
@@ -35,6 +42,8 @@ def fast_available() -> bool:
 def choose_engine(service: Service) -> EngineName:
     """The engine that probes ``service``, from its ``load.engine`` and what can run here."""
     asked = service.load.engine
+    if asked == "auto" and os.environ.get(ENGINE_ENV) in ("fast", "aiohttp"):
+        asked = os.environ[ENGINE_ENV]  # type: ignore[assignment]  # checked just above
     if asked == "aiohttp":
         return "aiohttp"
     if URL(service.base_url).scheme != "http":
