@@ -73,6 +73,7 @@ class FastConnection(asyncio.Protocol):
         self.framing_seen = False
         self.location: bytes | None = None
         self.stopped = False  # a callback stopped the parser on purpose (HEAD's head, or the cap)
+        self.keep_alive = False  # the response lets the connection be reused
 
     # ------------------------------------------------------------------ the owner's side
     def request(self, deadline: float) -> None:
@@ -112,6 +113,7 @@ class FastConnection(asyncio.Protocol):
                 return
             if not self.oversize:  # HEAD: the response ended with its head
                 self.complete = True
+                self.keep_alive = self.parser.should_keep_alive()
                 self.parser = httptools.HttpResponseParser(self)  # at a message boundary again
         if self.oversize:
             self.close()  # dropped, not drained
@@ -169,11 +171,13 @@ class FastConnection(asyncio.Protocol):
             self.location = None
             return
         self.complete = True
+        # read here: llhttp resets the message's flags once this callback returns
+        self.keep_alive = self.parser.should_keep_alive()
 
     # ------------------------------------------------------------------ endings
     def _complete(self) -> None:
         status = self.status
-        if not self.parser.should_keep_alive() or self.eof_framed:
+        if not self.keep_alive or self.eof_framed:
             self.close()
         if status in REDIRECT_STATUSES:
             self._finish(REDIRECT)
