@@ -8,7 +8,7 @@ and how many connections the server saw (keep-alive reuse, reconnects).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -60,7 +60,7 @@ CASES = {
 }
 
 
-def _script(case: Case) -> Callable[..., object]:
+def _script(case: Case) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter, ScriptedServer], Awaitable[None]]:
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: ScriptedServer) -> None:
         while True:
             await reader.readuntil(b"\r\n\r\n")
