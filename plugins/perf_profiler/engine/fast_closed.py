@@ -28,6 +28,7 @@ class _ClosedLoop:
         self.gate: Gate | _Closed = gate
         self.pacer = pacer
         self.running = workers
+        self.over = False  # the phase ended (or was cut short): late completions send nothing
         self.done: asyncio.Future[None] = target.loop.create_future()
         self.slots = [Slot(target, recorder, self.on_done) for _ in range(workers)]
 
@@ -66,6 +67,8 @@ class _ClosedLoop:
             slot.start()
 
     def on_done(self, slot: Slot, error: str | None) -> None:
+        if self.over:
+            return
         recorder = self.recorder
         elapsed_us = (time.perf_counter_ns() - slot.sent) // 1000
         if error is None:
@@ -94,6 +97,7 @@ async def run_closed_fast(target: FastTarget, gate: Gate, workers: int, pacer: P
         await loop.done
     finally:
         watcher.cancel()
+        loop.over = True
         for slot in loop.slots:
             slot.park()
     recorder.scheduled = recorder.requests
