@@ -29,6 +29,9 @@ REDIRECT = "->redirect"  # a redirect response: its body was read, the owner han
 RETRY = "->retry"  # the server closed a reused connection before answering: send again, once
 
 
+_FRAMING = (b"content-length", b"transfer-encoding")
+
+
 class ExchangeOwner(Protocol):
     """What a connection reports to (``fast_exchange.Slot``)."""
 
@@ -143,9 +146,11 @@ class FastConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------------ httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) == 8 and name.lower() == b"location":
-            self.location = value
-        elif not self.framing_seen and name.lower() in (b"content-length", b"transfer-encoding"):
+        size = len(name)  # most headers are told apart by their length alone (this runs per header)
+        if size == 8:
+            if name.lower() == b"location":
+                self.location = value
+        elif (size == 14 or size == 17) and name.lower() in _FRAMING:
             self.framing_seen = True
 
     def on_headers_complete(self) -> None:
