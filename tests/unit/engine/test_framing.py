@@ -114,3 +114,30 @@ def test_a_post_is_not_resent(probe: Callable[..., BenchmarkResult]) -> None:
                       allow_writes=True)["endpoints"]
     assert ep["ok"] == 1
     assert {k: n for k, n in ep["errors"].items() if n} == {"protocol": 1}  # aiohttp: ServerDisconnectedError
+
+
+def test_a_connect_that_hangs_is_a_timeout_at_the_connect_timeout(probe: Callable[..., BenchmarkResult]) -> None:
+    """A listener whose accept queue is full drops new SYNs: the connect hangs until connect_timeout_s."""
+    import socket
+
+    from perf_profiler.analysis import histogram
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = []
+        for _ in range(3):  # fill the accept queue (never accepted)
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+            fillers.append(sock)
+        try:
+            (ep,) = probe(f"http://127.0.0.1:{port}", Endpoint(path="/"), requests=2, concurrency=2,
+                          timeout_s=10.0, connect_timeout_s=0.3)["endpoints"]
+        finally:
+            for sock in fillers:
+                sock.close()
+    assert {k: n for k, n in ep["errors"].items() if n} == {"timeout": 2}
+    slowest = histogram.summarize(histogram.decode(ep["error_hist"])).max_ms
+    assert slowest < 5000, "the connect timeout (0.3 s) ended them, not the total timeout (10 s)"
