@@ -24,7 +24,14 @@ go into HDR histograms in microseconds -- buffered and recorded in bulk (``recor
 hot path stays a few list appends; the result (``results``; types in ``model.result``) carries
 the encoded histograms, so its size does not grow with the number of requests.
 
+**Engines** (``engine_choice``): the *fast* engine (``fast_protocol``, ``fast_exchange``,
+``fast_closed``, ``fast_open``, ``wakeup``: one asyncio.Protocol per keep-alive connection,
+httptools parsing) probes plain ``http://`` services by default; *aiohttp* (``exchange``) probes
+TLS services and follows every redirect. Both send the one request ``canonical`` defines and
+record into the same recorders, classes and result.
+
 Modules, bottom up: ``cancel`` · ``classify`` · ``plan`` (share, per-endpoint plan, gates) · ``recorders`` ·
-``exchange`` (one HTTP exchange, the session) · ``closed_loop`` · ``open_loop`` · ``saturation`` ·
-``results`` · ``probe`` (one service in this process) · ``processes`` · ``runner``.
+``canonical`` (the request) · ``exchange`` (one aiohttp exchange, the session) · ``closed_loop`` ·
+``open_loop`` · the fast engine · ``engine_choice`` · ``saturation`` · ``results`` · ``probe`` (one
+service in this process) · ``processes`` · ``runner``.
 """
