@@ -77,15 +77,16 @@ class FastTarget:
         left = min(deadline - loop.time(), self.connect_timeout_s)
         if left <= 0:
             raise TimeoutError
-        async with asyncio.timeout(left):
-            if self.address is None:
-                infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
-                self.address = str(infos[0][4][0])
-            spec = self.spec
-            _, conn = await loop.create_connection(
-                lambda: FastConnection(slot, self.request, self.head, spec.max_body, spec.expected, loop,
-                                       self.retry_ok),
-                self.address, self.port)
+        return await asyncio.wait_for(self._open(slot), left)  # not asyncio.timeout: Python 3.10 too
+
+    async def _open(self, slot: Slot) -> FastConnection:
+        loop, spec = self.loop, self.spec
+        if self.address is None:
+            infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+            self.address = str(infos[0][4][0])
+        _, conn = await loop.create_connection(
+            lambda: FastConnection(slot, self.request, self.head, spec.max_body, spec.expected, loop, self.retry_ok),
+            self.address, self.port)
         return conn
 
 
