@@ -19,12 +19,15 @@ to CPU 0 and the servers (nginx, the stall server) to CPU 1 with ``taskset``.
     histograms (50 endpoints x 10,000 runs): server time, plan, with and without the 008 indexes
     (``bench/dashboard.py``; skipped like (e) without PostgreSQL).
 (g) the CLI's live progress line on vs off: 10 s closed loops, interleaved on/off/on (``bench/progress_overhead.py``).
+(h) the probe engines (``bench/engines.py``): fast vs aiohttp vs hey vs wrk closed loop on one core,
+    the fast open loop at 20k and 50k req/s with a scheduling-jitter control, CPU per 1,000 requests
+    at 1,000 req/s.
 
 Writes ``bench/results/latest.json`` (every number, the machine, the targets) and
 ``bench/results/latest.md`` (the table), and prints the table. With ``--only``, the rows not run
 this time are carried over from the previous ``latest.json`` (``carried_over`` says from when).
 
-    .venv/bin/python bench/run.py [--quick] [--rounds 2] [--only a,b,c,d,e,f,g]
+    .venv/bin/python bench/run.py [--quick] [--rounds 2] [--only a,b,c,d,e,f,g,h]
 """
 from __future__ import annotations
 
@@ -693,6 +696,8 @@ def markdown(report: dict[str, Any]) -> str:
     if f:
         lines.extend(_dashboard().dashboard_lines(f, t))
     lines.extend(progress_overhead.rows(r.get("g")))
+    if r.get("h"):
+        lines.extend(_engines().markdown_rows(r["h"]))
     carried = report.get("carried_over")
     if carried:
         lines.append("")
@@ -714,11 +719,20 @@ def carry_over(results: dict[str, Any], previous_path: Path) -> dict[str, Any]:
     return {"results": dict(sorted(merged.items())), **({"carried_over": carried} if carried else {})}
 
 
+def _engines() -> Any:
+    """bench/engines.py: row h, the probe engines side by side (issue 12)."""
+    if str(REPO) not in sys.path:
+        sys.path.append(str(REPO))
+    from bench import engines
+
+    return engines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="perf-profiler benchmark suite (see the module docstring)")
     parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test of the suite)")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--only", default="a,b,c,d,e,f,g", help="comma-separated subset of a,b,c,d,e,f,g")
+    parser.add_argument("--only", default="a,b,c,d,e,f,g,h", help="comma-separated subset of a,b,c,d,e,f,g,h")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     quick = args.quick
@@ -734,6 +748,7 @@ def main(argv: list[str] | None = None) -> int:
         ("e", lambda: bench_store(2000 if quick else 10_000)),
         ("f", lambda: _dashboard().bench_dashboard(PG_DSN, 50, 1000 if quick else 10_000, 3 if quick else 7)),
         ("g", lambda: progress_overhead.bench(cpus, nginx, 3.0 if quick else 10.0, 1 if quick else args.rounds, log)),
+        ("h", lambda: _engines().bench_engines(cpus, quick, 1 if quick else args.rounds + 1)),
     ]
     for key, step in steps:
         if key in only:

@@ -67,3 +67,15 @@ def metrics_db(request, monkeypatch, tmp_path):
         uri = sqlite_conn(str(tmp_path / "metrics.db"))
     monkeypatch.setenv("AIRFLOW_CONN_PERF_METRICS_DB", uri)
     return request.param
+
+
+@pytest.fixture(params=["fast", "aiohttp"])
+def either_engine(request, monkeypatch):
+    """Run the test once per probe engine: ``engine: auto`` means this one (``engine_choice.ENGINE_ENV``).
+
+    Worker processes and ``dag.test()`` runs inherit it; a service that names its engine keeps it.
+    """
+    from perf_profiler.engine.engine_choice import ENGINE_ENV
+
+    monkeypatch.setenv(ENGINE_ENV, request.param)
+    return request.param

@@ -86,6 +86,7 @@ def _quiet_after(server: BenchServer, grace_s: float, watch_s: float) -> int:
     ({"processes": 2}, None),  # worker processes
     ({"model": "open", "rate": 200, "concurrency": 50, "processes": 2}, None),
 ])
+@pytest.mark.usefixtures("either_engine")
 def test_sigterm_stops_the_probe_within_a_second(server: BenchServer, load: dict[str, Any],
                                                  use_uvloop: bool | None) -> None:
     proc = _start_probe(server, use_uvloop, **load)
@@ -98,6 +99,7 @@ def test_sigterm_stops_the_probe_within_a_second(server: BenchServer, load: dict
     assert _quiet_after(server, 0.2, 1.0) == 0
 
 
+@pytest.mark.usefixtures("either_engine")
 def test_a_stop_during_the_warmup_also_cancels(server: BenchServer) -> None:
     proc = _start_probe(server, warmup=10_000)  # the safety cap: 50 s at 4 x 20 ms
     _wait_for_load(server, proc)

@@ -150,8 +150,9 @@ def test_the_name_under_invalid_does_not_resolve_and_fails_fast() -> None:
 
 
 def test_each_target_fault_lands_in_its_class_and_the_run_completes(
-    dag: Any, pg_metrics: str, fault_targets: Any, monkeypatch: pytest.MonkeyPatch
+    dag: Any, pg_metrics: str, fault_targets: Any, monkeypatch: pytest.MonkeyPatch, either_engine: str
 ) -> None:
+    """Both engines (plain http:// targets run on the one of this run; TLS always on aiohttp)."""
     services, huge = fault_targets
     assert [s["name"] for s in services] == list(TARGET_FAULTS)
     monkeypatch.setenv("AIRFLOW_VAR_PERF_PROFILER_TARGETS", json.dumps(config(services)))

@@ -24,7 +24,7 @@ from perf_profiler.model.result import BenchmarkResult
 from perf_profiler.model.targets import Endpoint, LoadSettings, Service
 from servers import BenchServer
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("either_engine")]  # every test, both engines
 
 REPO = Path(__file__).resolve().parents[2]
 STALL_S, PERIOD_S = 0.4, 1.0

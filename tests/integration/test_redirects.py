@@ -29,7 +29,7 @@ from perf_profiler.model.secret_headers import with_secret_headers
 from perf_profiler.model.targets import Endpoint, Service
 from servers import HOST, LoopThread
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("either_engine")]  # every test, both engines
 
 SECRET = "canary-signature-value-1234"
 N = 6  # counted requests per endpoint

@@ -271,6 +271,7 @@ def _all_metrics_db_text(hook: Any) -> str:
     return "\n".join(chunks)
 
 
+@pytest.mark.usefixtures("either_engine")  # the secret headers go out through both engines
 def test_canaries_never_leak_and_hostile_names_are_stored_verbatim(
     pg_database: str, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,

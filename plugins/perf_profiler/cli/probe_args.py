@@ -60,6 +60,9 @@ def _load(group: Any) -> None:
                             "its budgets are the default thresholds)")
     group.add_argument("--service", action="append", default=None, metavar="NAME",
                        help="with --targets: only this service (repeatable)")
+    group.add_argument("--engine", choices=("auto", "fast", "aiohttp"), default=None,
+                       help="the probe engine (default auto: the fast engine for plain http://, aiohttp for "
+                            "https://; or the targets file's)")
     group.add_argument("--no-uvloop", dest="uvloop", action="store_false", default=None,
                        help="use the stock asyncio loop even when uvloop is installed")
 

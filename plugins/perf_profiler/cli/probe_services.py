@@ -76,7 +76,7 @@ def _url_load(args: argparse.Namespace) -> LoadSettings:
         "model": model, "requests": 200 if args.requests is None else args.requests, "duration_s": args.duration,
         "concurrency": concurrency, "warmup": 10 if args.warmup is None else args.warmup, "timeout_s": timeout,
         "connect_timeout_s": min(timeout, connect_timeout), "rate": args.rate,
-        "processes": 1 if args.processes is None else args.processes,
+        "processes": 1 if args.processes is None else args.processes, "engine": args.engine or "auto",
     })
 
 
@@ -94,7 +94,7 @@ def _override(load: LoadSettings, args: argparse.Namespace) -> dict[str, Any]:
     if args.model == "closed" and args.rate is None:
         changes["rate"] = None  # the file's open loop becomes a closed one
     for flag, field in (("concurrency", "concurrency"), ("warmup", "warmup"), ("processes", "processes"),
-                        ("timeout", "timeout_s")):
+                        ("timeout", "timeout_s"), ("engine", "engine")):
         if getattr(args, flag) is not None:
             changes[field] = getattr(args, flag)
     if args.timeout is not None:

@@ -29,7 +29,14 @@ the caller chooses between failing (``on_cancel="raise"``, the task) and keeping
 measured (``"partial"``, the CLI). **Live progress** (``progress``): a snapshot of the phase in
 progress, read by displays a few times a second, nothing added per request.
 
+**Engines** (``engine_choice``): the *fast* engine (``fast_protocol``, ``fast_exchange``,
+``fast_closed``, ``fast_open``, ``wakeup``: one asyncio.Protocol per keep-alive connection,
+httptools parsing) probes plain ``http://`` services by default; *aiohttp* (``exchange``) probes
+TLS services and follows every redirect. Both send the one request ``canonical`` defines and
+record into the same recorders, classes and result.
+
 Modules, bottom up: ``cancel`` · ``classify`` · ``plan`` (share, per-endpoint plan, gates) · ``recorders`` ·
-``exchange`` (one HTTP exchange, the session) · ``closed_loop`` · ``open_loop`` · ``saturation`` ·
-``progress`` · ``results`` · ``probe`` (one service in this process) · ``processes`` · ``runner``.
+``canonical`` (the request) · ``exchange`` (one aiohttp exchange, the session) · ``closed_loop`` ·
+``open_loop`` · the fast engine · ``engine_choice`` · ``saturation`` · ``progress`` · ``results`` · ``probe`` (one
+service in this process) · ``processes`` · ``runner``.
 """

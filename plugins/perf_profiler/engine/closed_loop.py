@@ -41,7 +41,7 @@ async def _worker(
             failed.add(elapsed_us)
 
 
-async def _watch_loop_lag(lag: Samples) -> None:
+async def watch_loop_lag(lag: Samples) -> None:
     """How late a periodic timer fires = how long a ready response may wait."""
     clock = time.perf_counter_ns
     period_ns = int(LAG_PROBE_INTERVAL_S * 1e9)
@@ -57,7 +57,7 @@ async def run_closed(
 ) -> EndpointRecorder:
     """Run ``workers`` closed-loop workers until ``gate`` says stop (into ``recorder``, or a new one)."""
     recorder = recorder or EndpointRecorder()
-    watcher = asyncio.ensure_future(_watch_loop_lag(recorder.lag))
+    watcher = asyncio.ensure_future(watch_loop_lag(recorder.lag))
     try:
         await asyncio.gather(*(_worker(session, spec, recorder, gate, pacer) for _ in range(workers)))
     finally:

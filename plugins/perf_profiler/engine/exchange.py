@@ -19,12 +19,14 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from perf_profiler.engine.canonical import CanonicalRequest, canonical_request
 from perf_profiler.engine.classify import classify_error, describe
 from perf_profiler.engine.plan import Share
 from perf_profiler.engine.recorders import EndpointRecorder
 from perf_profiler.engine.redirects import (
     MAX_REDIRECTS,
     REDIRECT_STATUSES,
+    Hop,
     RedirectPolicy,
     RedirectRefused,
     next_hop,
@@ -32,7 +34,8 @@ from perf_profiler.engine.redirects import (
 )
 from perf_profiler.model.targets import Endpoint, LoadSettings, Service
 
-__all__ = ["MAX_REDIRECTS", "RequestSpec", "exchange", "make_session", "read_capped", "request_spec"]
+__all__ = ["MAX_REDIRECTS", "RequestSpec", "exchange", "follow_redirect", "make_session", "read_capped",
+           "request_spec"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class RequestSpec:
     kwargs: dict[str, Any]
     redirects: RedirectPolicy
     timeout: aiohttp.ClientTimeout = field(default_factory=aiohttp.ClientTimeout)
+    canonical: CanonicalRequest | None = None  # the request both engines send (``engine.canonical``)
 
 
 def request_spec(
@@ -56,19 +60,19 @@ def request_spec(
     ``redirects``: the service's redirect policy (``engine.redirects.redirect_policy``); None
     follows same-origin redirects only.
     """
-    kwargs: dict[str, Any] = {"allow_redirects": False}
-    if endpoint.headers:
-        kwargs["headers"] = dict(endpoint.headers)
-    if endpoint.body is not None:
-        kwargs["data"] = endpoint.body.encode()
+    canonical = canonical_request(base_url, endpoint)
+    kwargs: dict[str, Any] = {"allow_redirects": False, "headers": canonical.sent_headers}
+    if canonical.body is not None:
+        kwargs["data"] = canonical.body
     return RequestSpec(
-        method=endpoint.method.upper(),
-        url=URL(base_url.rstrip("/") + endpoint.path),
+        method=canonical.method,
+        url=canonical.url,
         expected=frozenset(endpoint.expected_status),
         max_body=load.max_body_bytes,
         kwargs=kwargs,
         redirects=redirects or same_origin_policy(base_url),
         timeout=aiohttp.ClientTimeout(total=load.timeout_s, connect=load.connect_timeout_s),
+        canonical=canonical,
     )
 
 
@@ -108,33 +112,67 @@ async def exchange(session: aiohttp.ClientSession, spec: RequestSpec, recorder: 
 
 async def _follow(
     session: aiohttp.ClientSession, spec: RequestSpec, recorder: EndpointRecorder,
-    resp: aiohttp.ClientResponse, started: float,
+    resp: aiohttp.ClientResponse, started: float, method: str = "", kwargs: dict[str, Any] | None = None,
+    hops: int = 0,
 ) -> str | None:
     """The rest of an exchange whose response ``resp`` redirects (``engine.redirects``)."""
-    method, kwargs, hops = spec.method, spec.kwargs, 0
+    method, kwargs = method or spec.method, spec.kwargs if kwargs is None else kwargs
     while True:  # resp redirects
         try:
             hop = next_hop(spec.redirects, hops, method, resp.url, resp.status, resp.headers.get("Location"), kwargs)
             if not await read_capped(resp.content, spec.max_body):
                 resp.close()
         except RedirectRefused:
-            codes = recorder.status_codes
-            codes[resp.status] = codes.get(resp.status, 0) + 1  # the last response of the exchange
+            _count(recorder, resp.status)  # the last response of the exchange
             raise
         finally:
             resp.release()
-        left = None
-        if spec.timeout.total:  # the redirects share the request's timeout
-            left = spec.timeout.total - (time.monotonic() - started)
-            if left <= 0:
-                raise asyncio.TimeoutError
         method, kwargs, hops = hop.method, hop.kwargs, hops + 1
-        recorder.redirects += 1
-        timeout = aiohttp.ClientTimeout(total=left, connect=spec.timeout.connect)
-        resp = await session.request(method, hop.url, timeout=timeout, **kwargs)
+        resp = await _hop(session, spec, recorder, hop, started)
         if resp.status not in REDIRECT_STATUSES:
             async with resp:
                 return await _settle(spec, recorder, resp)
+
+
+async def follow_redirect(
+    session: aiohttp.ClientSession, spec: RequestSpec, recorder: EndpointRecorder, status: int,
+    location: str | None, started: float,
+) -> str | None:
+    """The rest of an exchange whose first response (``status``, ``location``; body already read)
+    redirects: how the fast engine hands a redirect to aiohttp. None or the error class, as
+    :func:`exchange`; ``started`` is the exchange's start on the ``time.monotonic`` clock."""
+    try:
+        try:
+            hop = next_hop(spec.redirects, 0, spec.method, spec.url, status, location, spec.kwargs)
+        except RedirectRefused:
+            _count(recorder, status)
+            raise
+        resp = await _hop(session, spec, recorder, hop, started)
+        if resp.status not in REDIRECT_STATUSES:
+            async with resp:
+                return await _settle(spec, recorder, resp)
+        return await _follow(session, spec, recorder, resp, started, hop.method, hop.kwargs, 1)
+    except Exception as exc:  # failures are data
+        return _failed(exc, recorder)
+
+
+async def _hop(
+    session: aiohttp.ClientSession, spec: RequestSpec, recorder: EndpointRecorder, hop: Hop, started: float
+) -> aiohttp.ClientResponse:
+    """Send the request a redirect leads to, within what is left of the exchange's timeout."""
+    left = None
+    if spec.timeout.total:  # the redirects share the request's timeout
+        left = spec.timeout.total - (time.monotonic() - started)
+        if left <= 0:
+            raise asyncio.TimeoutError
+    recorder.redirects += 1
+    timeout = aiohttp.ClientTimeout(total=left, connect=spec.timeout.connect)
+    return await session.request(hop.method, hop.url, timeout=timeout, **hop.kwargs)
+
+
+def _count(recorder: EndpointRecorder, status: int) -> None:
+    codes = recorder.status_codes
+    codes[status] = codes.get(status, 0) + 1
 
 
 async def _settle(spec: RequestSpec, recorder: EndpointRecorder, resp: aiohttp.ClientResponse) -> str | None:

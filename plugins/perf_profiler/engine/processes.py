@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 from perf_profiler.engine.cancel import STOP, OnCancel, die_with_parent, stop_on_signals
+from perf_profiler.engine.engine_choice import choose_engine
 from perf_profiler.engine.plan import Share
 from perf_profiler.engine.probe import probe_service, run_on_loop
 from perf_profiler.engine.progress import PROGRESS, publish_loop
@@ -119,12 +120,14 @@ def run_processes(service: Service, use_uvloop: bool | None, on_cancel: OnCancel
                 proc.join(timeout=5)
     if not parts:  # stopped before any worker measured anything (on_cancel="partial")
         now = time.time()
-        return {**service_result(service, now, now, []), "interrupted": STOP.signal or "SIGTERM"}
+        empty = service_result(service, now, now, [], choose_engine(service))
+        return {**empty, "interrupted": STOP.signal or "SIGTERM"}
     measured = max(len(part["endpoints"]) for part in parts)
     endpoints = [merge_entries([part["endpoints"][i] for part in parts if len(part["endpoints"]) > i])
                  for i in range(measured)]
     result = service_result(service, min(part["started_at"] for part in parts),
-                            max(part["finished_at"] for part in parts), endpoints)
+                            max(part["finished_at"] for part in parts), endpoints,
+                            parts[0].get("engine", "aiohttp"))
     stopped = [part["interrupted"] for part in parts if "interrupted" in part]
     if stopped or STOP.signal is not None:
         result["interrupted"] = STOP.signal or stopped[0]

@@ -23,9 +23,10 @@ if TYPE_CHECKING:
 
 
 def service_result(
-    service: Service, started_at: float, finished_at: float, endpoints: list[EndpointResult]
+    service: Service, started_at: float, finished_at: float, endpoints: list[EndpointResult], engine: str
 ) -> BenchmarkResult:
-    """The benchmark result of ``service``: its endpoints' entries in the order they were probed."""
+    """The benchmark result of ``service``: its endpoints' entries in the order they were probed,
+    and the engine that sent the requests (``"fast"`` or ``"aiohttp"``)."""
     return {
         "service": service.name,
         "base_url": service.base_url,
@@ -33,6 +34,7 @@ def service_result(
         "started_at": started_at,
         "finished_at": finished_at,
         "endpoints": endpoints,
+        "engine": engine,
     }
 
 

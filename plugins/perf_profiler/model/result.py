@@ -14,6 +14,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
 
+from typing_extensions import NotRequired
+
 
 class Drops(TypedDict):
     """Open loop: sends never made, by reason (closed loop: both 0)."""
@@ -66,6 +68,7 @@ class _BenchmarkCore(TypedDict):
     started_at: float  # epoch seconds
     finished_at: float
     endpoints: list[EndpointResult]
+    engine: NotRequired[str]  # the engine that ran: "fast" or "aiohttp" (absent in results made before it)
 
 
 class BenchmarkResult(_BenchmarkCore, total=False):

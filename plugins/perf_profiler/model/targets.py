@@ -66,7 +66,11 @@ from perf_profiler.model.http_values import (
 from perf_profiler.model.origins import Origins
 from perf_profiler.model.strict import StrictModel
 
-__all__ = ["LOAD_MODELS", "Budget", "Endpoint", "LoadFields", "LoadSettings", "Service", "TargetsConfig",
+#: The probe engines a load may ask for (``LoadFields.engine``; ``engine.engine_choice`` picks one).
+ENGINES = ("auto", "fast", "aiohttp")
+Engine = Literal["auto", "fast", "aiohttp"]
+
+__all__ = ["ENGINES", "LOAD_MODELS", "Budget", "Endpoint", "LoadFields", "LoadSettings", "Service", "TargetsConfig",
            "TargetsError", "parse_targets", "state_changing"]
 
 
@@ -92,6 +96,9 @@ class LoadFields(StrictModel):
     max_body_bytes: BodyBytes = caps.MIB
     rate: Rate | None = None
     processes: Processes = 1
+    #: Which engine sends the requests: ``fast`` (raw HTTP/1.1 protocol; plain http:// only),
+    #: ``aiohttp`` (everything, TLS included), or ``auto`` = fast where it can run, else aiohttp.
+    engine: Engine = "auto"
 
 
 class LoadSettings(LoadFields):

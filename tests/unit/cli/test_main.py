@@ -131,3 +131,21 @@ def test_urls_on_the_command_line_get_the_same_input_rules(url, fragment, capsys
         main(["probe", url])
     err = capsys.readouterr().err
     assert fragment in err and "SEKRIT" not in err
+
+
+@pytest.mark.parametrize("engine", ["fast", "aiohttp"])
+def test_the_engine_flag_picks_the_engine(engine, tmp_path, capsys):
+    from servers import BenchServer
+
+    with BenchServer() as server:
+        assert main(["probe", f"{server.url}/ok", "-n", "5", "--warmup", "0", "--engine", engine, "--json"]) == 0
+        assert server.stats.hits["/ok"] == 5
+    (result,) = json.loads(capsys.readouterr().out)["results"]
+    assert result["engine"] == engine
+
+
+def test_the_engine_flag_is_checked(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["probe", URL, "--engine", "curl"])
+    assert stopped.value.code == 2
+    assert "--engine" in capsys.readouterr().err

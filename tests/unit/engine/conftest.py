@@ -18,6 +18,12 @@ from perf_profiler.model.targets import Endpoint, LoadSettings, Service
 from servers import BenchServer
 
 
+@pytest.fixture(autouse=True)
+def engine(either_engine: str) -> str:
+    """Every engine test runs against both engines (the fast path and aiohttp)."""
+    return either_engine
+
+
 @pytest.fixture
 def server() -> Iterator[BenchServer]:
     with BenchServer() as srv:
@@ -51,6 +57,17 @@ def _probe(
 
 
 @pytest.fixture
-def probe() -> Callable[..., BenchmarkResult]:
-    """``probe(url, *endpoints, verify_tls=True, use_uvloop=None, **load)`` -> the result dict."""
-    return _probe
+def probe(engine: str) -> Callable[..., BenchmarkResult]:
+    """``probe(url, *endpoints, verify_tls=True, use_uvloop=None, **load)`` -> the result dict.
+
+    A plain http:// service is probed by the engine of the test's run (``engine``) unless it
+    names one; https:// always by aiohttp.
+    """
+
+    def probe_with(url: str, *endpoints: Endpoint, **kwargs: Any) -> BenchmarkResult:
+        result = _probe(url, *endpoints, **kwargs)
+        expected = kwargs.get("engine", engine) if url.startswith("http://") else "aiohttp"
+        assert result["engine"] == expected
+        return result
+
+    return probe_with

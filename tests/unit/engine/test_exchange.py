@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from perf_profiler.analysis import histogram
+from perf_profiler.engine.canonical import USER_AGENT
 from perf_profiler.engine.classify import ERROR_CLASSES
 from perf_profiler.engine.exchange import MAX_REDIRECTS, request_spec
 from perf_profiler.model.result import BenchmarkResult
@@ -127,6 +128,9 @@ def test_request_spec_holds_what_the_hot_path_needs() -> None:
     spec = request_spec("http://127.0.0.1:1/", endpoint, LoadSettings(max_body_bytes=10))
     assert (spec.method, str(spec.url), spec.max_body, spec.expected) == ("POST", "http://127.0.0.1:1/x", 10, {200})
     # redirects are followed by the exchange itself (same origin only without a policy), at most 10
-    assert spec.kwargs == {"allow_redirects": False, "headers": {"X-A": "b"}, "data": b'{"k": 1}'}
+    # the canonical request's headers, all explicit (aiohttp adds only its Host, the same as ours)
+    assert spec.kwargs == {"allow_redirects": False, "data": b'{"k": 1}', "headers": {
+        "User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity", "X-A": "b",
+        "Content-Type": "application/octet-stream", "Content-Length": "8"}}
     assert spec.redirects.home == "http://127.0.0.1:1" and not spec.redirects.allowed
     assert spec.redirects.max_hops == MAX_REDIRECTS == 10

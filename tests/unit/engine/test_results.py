@@ -69,6 +69,7 @@ def test_merged_entry_adds_exactly_and_keeps_the_same_keys_in_the_same_order() -
 
 def test_service_result_wraps_the_entries() -> None:
     service = Service(name="svc", base_url="http://h", endpoints=(ENDPOINT,), load=LOAD)
-    result: BenchmarkResult = service_result(service, 1.0, 2.0, [part(0, ok=1, lag_us=10)])
-    assert set(result) == BenchmarkResult.__required_keys__
+    result: BenchmarkResult = service_result(service, 1.0, 2.0, [part(0, ok=1, lag_us=10)], "fast")
+    assert set(result) == BenchmarkResult.__required_keys__ | {"engine"}
+    assert result["engine"] == "fast"
     assert (result["service"], result["base_url"], result["load"]["rate"]) == ("svc", "http://h", 100.0)
