@@ -57,15 +57,23 @@ class EndpointResult(_EndpointCore, total=False):
     redirects: int  # redirects followed, every hop of every counted request  (absent: 0)
 
 
-class BenchmarkResult(TypedDict):
-    """One service's benchmark: its endpoints in the order they were probed."""
-
+class _BenchmarkCore(TypedDict):
     service: str
     base_url: str
     load: dict[str, Any]  # the LoadSettings as a dict
     started_at: float  # epoch seconds
     finished_at: float
     endpoints: list[EndpointResult]
+
+
+class BenchmarkResult(_BenchmarkCore, total=False):
+    """One service's benchmark: its endpoints in the order they were probed.
+
+    ``shard`` (a sharded service only): the shard's number, host, try and start-line outcomes
+    (``tasks.sharding.with_shard``).
+    """
+
+    shard: dict[str, Any]
 
 
 def add_counts(mappings: Iterable[Mapping[str, int]]) -> dict[str, int]:
