@@ -83,13 +83,15 @@ def perf_profiler():
 
     # the log shows the run's table (every endpoint, its p95 against its baseline), not the summary dict.
     # ALL_DONE: a failed benchmark (or shard) leaves its service out; the others are stored and posted,
-    # and gate fails the run at its end (the results hold only the benchmarks that succeeded)
+    # and gate fails the run at its end (the results hold only the benchmarks that succeeded). The plan
+    # is pulled here, not passed: after a failed load_targets there is none, and store fails at once
     @task(outlets=[PERF_METRICS_ASSET], trigger_rule=TriggerRule.ALL_DONE, multiple_outputs=False,
           execution_timeout=timeouts.execution_timeout("store"), show_return_value_in_logs=False)
-    def store(plan: dict, results: list[dict]) -> dict:
+    def store(results: list[dict]) -> dict:
         from perf_profiler.tasks import persist
 
         context = get_current_context()
+        plan = persist.pulled_plan(context["ti"])
         identity = persist.run_identity(context, tenant_id=plan["options"]["tenant"])
         stored = persist.store_metrics(list(results[:]) if results is not None else [], plan, identity)  # one fetch
         context["outlet_events"][PERF_METRICS_ASSET].extra = persist.asset_extra(stored)
@@ -125,7 +127,7 @@ def perf_profiler():
         return verdict.gate(stored)
 
     services = load_targets()
-    stored = store(services["plan"], benchmark.expand(service=services))
+    stored = store(benchmark.expand(service=services))
     branches = check_budget(stored) >> [within_budget(stored), budget_violated(stored)]
     branches >> post_to_insight(stored) >> gate(stored)
 

@@ -29,6 +29,17 @@ def run_identity(context: Mapping[str, Any], tenant_id: str = "default") -> RunI
 
 
 
+def pulled_plan(ti: Any) -> dict[str, Any]:
+    """The run's plan (``load_targets``' XCom ``plan``). Without one (``load_targets`` failed)
+    ``store`` fails at once, without retries, and so do the tasks after it: the run fails."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    plan = ti.xcom_pull(task_ids="load_targets", key="plan")
+    if plan is None:
+        raise AirflowFailException("no plan: load_targets did not succeed, nothing to store")
+    return plan
+
+
 def budgets_by_endpoint(service_dicts: Iterable[Mapping[str, Any]]):
     """(service, endpoint) → Budget for every configured endpoint."""
     from perf_profiler.model.targets import Service
