@@ -69,6 +69,7 @@ def perf_profiler():
     # result as an XCom of its own (the encoded histograms twice). show_return_value_in_logs=False:
     # the log shows each endpoint's percentiles instead of a dump of the encoded histograms.
     @task(pool=settings.benchmark_pool(), max_active_tis_per_dag=settings.max_active_benchmarks(),
+          queue=settings.benchmark_queue(),
           execution_timeout=timeouts.execution_timeout("benchmark"),
           map_index_template="{{ service_name }}", multiple_outputs=False, show_return_value_in_logs=False)
     def benchmark(service: dict) -> BenchmarkResult:
