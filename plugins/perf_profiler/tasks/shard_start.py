@@ -47,9 +47,13 @@ class ShardTask:
 
     @classmethod
     def from_context(cls, context: Any) -> ShardTask:
-        """From an Airflow task context."""
+        """From an Airflow task context. A cleared run meets at fresh start lines: its
+        ``clear_number`` is part of the key (a retry keeps it, so a retried shard finds its
+        siblings' line, passed, and runs alone; a shard cleared on its own waits its timeout)."""
         ti = context["ti"]
-        return cls(dag_id=ti.dag_id, run_id=ti.run_id, host=str(ti.hostname or ""), try_number=int(ti.try_number))
+        cleared = int(getattr(context.get("dag_run"), "clear_number", 0) or 0)
+        run_id = ti.run_id if not cleared else f"{ti.run_id}#clear{cleared}"
+        return cls(dag_id=ti.dag_id, run_id=run_id, host=str(ti.hostname or ""), try_number=int(ti.try_number))
 
 
 class DbStartLine:
