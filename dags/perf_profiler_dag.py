@@ -11,6 +11,8 @@ posts the results to the Insight Engine through an outbox that loses nothing.
 * Connections: `perf_metrics_db` (Postgres or SQLite), `insight_engine` (HTTP; token in password).
 * Task logs: each `benchmark` logs its endpoints' p50/p95/p99, requests, errors and throughput;
   `store` logs one table of every endpoint with its p95 against its baseline (README, "Reading the results").
+* Shards: a service's `load.shards: N` runs N `benchmark` instances (`service[i/N]`), on any
+  workers, started together through the metrics database and merged exactly (README, "Running on Celery").
 * Parallel benchmarks: at most `[perf_profiler] max_active_benchmarks` (default 2) at once, in
   `default_pool` or the pool named by `[perf_profiler] benchmark_pool`; no hand step needed.
 """
@@ -67,23 +69,30 @@ def perf_profiler():
     # result as an XCom of its own (the encoded histograms twice). show_return_value_in_logs=False:
     # the log shows each endpoint's percentiles instead of a dump of the encoded histograms.
     @task(pool=settings.benchmark_pool(), max_active_tis_per_dag=settings.max_active_benchmarks(),
+          queue=settings.benchmark_queue(),
           execution_timeout=timeouts.execution_timeout("benchmark"),
           map_index_template="{{ service_name }}", multiple_outputs=False, show_return_value_in_logs=False)
     def benchmark(service: dict) -> BenchmarkResult:
-        from perf_profiler.tasks import measure
+        from perf_profiler.tasks import measure, sharding
+        from perf_profiler.tasks.shard_start import ShardTask
 
-        # map_index_template is rendered from this task's context, which takes keys of our own;
-        # the Context TypedDict lists Airflow's keys only, hence the cast
-        cast(dict[str, Any], get_current_context())["service_name"] = service["name"]
-        return measure.benchmark(service)
+        context = get_current_context()
+        # map_index_template is rendered from this task's context, which takes keys of our own
+        # ("api" or, for a shard, "api[2/4]"); the Context TypedDict lists Airflow's keys only, hence the cast
+        cast(dict[str, Any], context)["service_name"] = sharding.label(service)
+        return measure.benchmark(service, ShardTask.from_context(context))
 
-    # the log shows the run's table (every endpoint, its p95 against its baseline), not the summary dict
-    @task(outlets=[PERF_METRICS_ASSET], trigger_rule=TriggerRule.NONE_FAILED, multiple_outputs=False,
+    # the log shows the run's table (every endpoint, its p95 against its baseline), not the summary dict.
+    # ALL_DONE: a failed benchmark (or shard) leaves its service out; the others are stored and posted,
+    # and gate fails the run at its end (the results hold only the benchmarks that succeeded). The plan
+    # is pulled here, not passed: after a failed load_targets there is none, and store fails at once
+    @task(outlets=[PERF_METRICS_ASSET], trigger_rule=TriggerRule.ALL_DONE, multiple_outputs=False,
           execution_timeout=timeouts.execution_timeout("store"), show_return_value_in_logs=False)
-    def store(plan: dict, results: list[dict]) -> dict:
+    def store(results: list[dict]) -> dict:
         from perf_profiler.tasks import persist
 
         context = get_current_context()
+        plan = persist.pulled_plan(context["ti"])
         identity = persist.run_identity(context, tenant_id=plan["options"]["tenant"])
         stored = persist.store_metrics(list(results[:]) if results is not None else [], plan, identity)  # one fetch
         context["outlet_events"][PERF_METRICS_ASSET].extra = persist.asset_extra(stored)
@@ -119,7 +128,7 @@ def perf_profiler():
         return verdict.gate(stored)
 
     services = load_targets()
-    stored = store(services["plan"], benchmark.expand(service=services))
+    stored = store(benchmark.expand(service=services))
     branches = check_budget(stored) >> [within_budget(stored), budget_violated(stored)]
     branches >> post_to_insight(stored) >> gate(stored)
 

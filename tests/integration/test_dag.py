@@ -214,7 +214,7 @@ def test_bad_targets_fail_in_load_targets_naming_the_field(dag, monkeypatch, bad
     assert dag_run.state == DagRunState.FAILED
     states = task_states(dag_run)
     assert states["load_targets"] == "failed"
-    assert states["store"] in ("upstream_failed", None)
+    assert states["store"] in ("upstream_failed", "failed", None)  # store runs ALL_DONE, fails without a plan
     assert dag_run.get_task_instance("load_targets").try_number == 1, "a config error is not retried"
     from airflow.sdk.exceptions import AirflowFailException
 

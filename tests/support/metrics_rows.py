@@ -102,6 +102,9 @@ def make_row(service: str = "registry", endpoint: str = "/healthz", **overrides:
         # 007_origin.sql: measured by a probe (a backfill marks its rows 'rederived')
         "origin": "measured",
         "rederived_at": None,
+        # 009_shard_checkins.sql: an unsharded row (tests/unit/tasks/test_shard_*.py store sharded ones)
+        "shards": None,
+        "shards_not_concurrent": False,
     }
     row.update(overrides)
     return row

@@ -50,6 +50,9 @@ def build_row(summary: EndpointSummary, budget: Budget, identity: RunIdentity) -
         "service_hist": summary.service_hist if summary.model == "open" else None,
         "origin": "measured",
         "rederived_at": None,
+        # a sharded service's rows get these from store (tasks/persist.py annotate_shards)
+        "shards": None,
+        "shards_not_concurrent": False,
         **{name: round(value, 3) for name, value in summary.derived.items()},
     }
     return {name: values[name] for name in ROW_COLUMNS}

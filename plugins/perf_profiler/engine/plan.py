@@ -20,14 +20,24 @@ _MAX_WAIT_S = 0.1
 
 @dataclass(frozen=True)
 class Share:
-    """This process's part of a service's load: number ``index`` of ``count`` processes."""
+    """This process's part of a service's load: number ``index`` of ``count`` processes (all shards')."""
 
     index: int = 0
     count: int = 1
 
+    def split(self, index: int, count: int) -> Share:
+        """Part ``index`` of ``count`` of this share (a shard's processes): global index
+        ``self.index * count + index`` of ``self.count * count``, so the open-loop timelines of
+        every process of every shard interleave into the service's one timeline."""
+        return Share(self.index * count + index, self.count * count)
+
     def part(self, total: int) -> int:
         """This process's share of an integer total (shares differ by at most 1 and add up)."""
         return total // self.count + (1 if self.index < total % self.count else 0)
+
+
+#: The whole load (one process, one shard).
+WHOLE = Share()
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,11 @@ from typing import Any
 
 from perf_profiler.engine.cancel import STOP, OnCancel, die_with_parent, stop_on_signals
 from perf_profiler.engine.engine_choice import choose_engine
-from perf_profiler.engine.plan import Share
-from perf_profiler.engine.probe import probe_service, run_on_loop
+from perf_profiler.engine.plan import WHOLE, Share
+from perf_profiler.engine.probe import StartLine, probe_service, run_on_loop
 from perf_profiler.engine.progress import PROGRESS, publish_loop
 from perf_profiler.engine.results import merge_entries, service_result
+from perf_profiler.engine.shard_line import Barriers, cross_outer
 from perf_profiler.model.result import BenchmarkResult
 from perf_profiler.model.targets import Service
 
@@ -36,13 +37,16 @@ _SYNC_LEAD_S = 0.05
 class Sync:
     """Lines the worker processes of one service up before each endpoint's counted phase."""
 
-    def __init__(self, barrier: Any, start: Any) -> None:
+    def __init__(self, barrier: Any, start: Any, release: Any = None) -> None:
         self.barrier = barrier
         self.start = start
+        self.release = release  # shards: the parent crosses the shards' start line in between
 
     async def start_line(self) -> int:
         """Wait for every process (blocking: nothing else runs between phases); the common t0."""
         self.barrier.wait(timeout=_SYNC_TIMEOUT_S)
+        if self.release is not None:
+            self.release.wait(timeout=_SYNC_TIMEOUT_S)
         t0_ns = time.perf_counter_ns() + int((self.start.value - time.time()) * 1e9)
         delay = (t0_ns - time.perf_counter_ns()) / 1e9
         if delay > 0:
@@ -57,7 +61,8 @@ def _pick_start(start: Any) -> None:
 
 def _process_main(
     service: Service, index: int, count: int, barrier: Any, start: Any, results: Any, use_uvloop: bool | None,
-    parent_pid: int, on_cancel: OnCancel = "raise", progress: Any = None,
+    parent_pid: int, on_cancel: OnCancel = "raise", progress: Any = None, shard: Share = WHOLE,
+    release: Any = None,
 ) -> None:
     """Body of worker process ``index``: probe its share, report the result or the failure.
 
@@ -73,9 +78,12 @@ def _process_main(
                          daemon=True).start()
     try:
         with stop_on_signals(on_cancel, second_exits=False):
-            result = run_on_loop(probe_service(service, Share(index, count), Sync(barrier, start)), use_uvloop)
+            result = run_on_loop(probe_service(service, shard.split(index, count), Sync(barrier, start, release)),
+                                 use_uvloop)
     except BaseException as exc:  # reported to the parent, which raises it
         barrier.abort()
+        if release is not None:
+            release.abort()
         results.put(("error", index, f"{type(exc).__name__}: {exc}"[:500]))
     else:
         results.put(("ok", index, result))
@@ -83,22 +91,32 @@ def _process_main(
         done.set()
 
 
-def run_processes(service: Service, use_uvloop: bool | None, on_cancel: OnCancel = "raise") -> BenchmarkResult:
-    """Spread the service's load over ``load.processes`` spawned processes and merge their parts.
+def run_processes(
+    service: Service, use_uvloop: bool | None, on_cancel: OnCancel = "raise", shard: Share = WHOLE,
+    outer: StartLine | None = None,
+) -> BenchmarkResult:
+    """Spread the service's load (this ``shard`` of it) over ``load.processes`` spawned processes
+    and merge their parts.
 
-    With ``on_cancel="partial"``, a stop merges what the workers measured until then.
+    With ``on_cancel="partial"``, a stop merges what the workers measured until then. ``outer``:
+    the shards' start line, crossed by this process once all of its workers are at an endpoint's
+    start line (``shard_line.cross_outer``).
     """
     import multiprocessing
 
     count = service.load.processes
     ctx = multiprocessing.get_context("spawn")  # fork is unsafe in a threaded task runner
     start = ctx.Value("d", 0.0, lock=False)
-    barrier = ctx.Barrier(count, action=partial(_pick_start, start))
+    if outer is None:
+        barrier, release, crossing = ctx.Barrier(count, action=partial(_pick_start, start)), None, None
+    else:  # the parent is one more party: it crosses the shards' line, then releases its workers
+        barrier, release = ctx.Barrier(count + 1), ctx.Barrier(count + 1)
+        crossing = cross_outer(outer, barrier, release, start, len(service.endpoints))
     results, progress = ctx.Queue(), ctx.Queue()
     procs = [
         ctx.Process(target=_process_main, name=f"perf-profiler-{index}", daemon=True,
                     args=(service, index, count, barrier, start, results, use_uvloop, os.getpid(), on_cancel,
-                          progress))
+                          progress, shard, release))
         for index in range(count)
     ]
     started: list[Any] = []
@@ -107,9 +125,12 @@ def run_processes(service: Service, use_uvloop: bool | None, on_cancel: OnCancel
             for proc in procs:
                 proc.start()
                 started.append(proc)
-        parts = _collect(started, results, barrier, count, progress, service.load.timeout_s)
+        parts = _collect(started, results, Barriers(barrier, release), count, progress, service.load.timeout_s)
     finally:
         PROGRESS.clear()
+        if crossing is not None:
+            Barriers(barrier, release).abort()  # ends the crossing thread if it still waits
+            crossing.join(timeout=5)
         for proc in started:
             proc.join(timeout=5)
             if proc.is_alive():

@@ -11,7 +11,7 @@ import logging
 from perf_profiler.engine.cancel import OnCancel, stop_on_signals
 from perf_profiler.engine.fd_limits import ensure_fd_budget
 from perf_profiler.engine.plan import Share
-from perf_profiler.engine.probe import probe_label, probe_service, run_on_loop
+from perf_profiler.engine.probe import StartLine, probe_label, probe_service, run_on_loop
 from perf_profiler.engine.processes import run_processes
 from perf_profiler.model.result import BenchmarkResult, EndpointResult
 from perf_profiler.model.targets import Service
@@ -19,8 +19,15 @@ from perf_profiler.model.targets import Service
 log = logging.getLogger(__name__)
 
 
-def run_probe(service: Service, use_uvloop: bool | None = None, on_cancel: OnCancel = "raise") -> BenchmarkResult:
+def run_probe(
+    service: Service, use_uvloop: bool | None = None, on_cancel: OnCancel = "raise", shard: Share | None = None,
+    start_line: StartLine | None = None,
+) -> BenchmarkResult:
     """Sync entry point. ``use_uvloop``: None = when installed, True = required, False = asyncio.
+
+    ``shard``: this task's part of a sharded service (``load.shards``), split again over
+    ``load.processes``; ``start_line``: where the shards meet before each endpoint's counted
+    phase (crossed once per endpoint by this task, whatever its number of processes).
 
     Raises ``fd_limits.FdLimitError`` before any request when the open-file limit is too low.
     SIGTERM/SIGINT (the one cancellation path of the task and the CLI, ``engine.cancel``) stop
@@ -30,12 +37,13 @@ def run_probe(service: Service, use_uvloop: bool | None = None, on_cancel: OnCan
     signal exits the process at once.
     """
     with stop_on_signals(on_cancel):
+        shard = shard or Share()
         if service.load.processes > 1:  # refused here, before any worker starts; raised limits are inherited
-            biggest = Share(0, service.load.processes)
+            biggest = shard.split(0, service.load.processes)
             ensure_fd_budget(biggest.part(service.load.concurrency), probe_label(service, biggest))
-            result = run_processes(service, use_uvloop, on_cancel)
+            result = run_processes(service, use_uvloop, on_cancel, shard, start_line)
         else:
-            result = run_on_loop(probe_service(service), use_uvloop)
+            result = run_on_loop(probe_service(service, shard, start_line), use_uvloop)
     for entry in result["endpoints"]:
         _log_endpoint(service.name, entry)
     return result

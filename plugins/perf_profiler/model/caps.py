@@ -21,6 +21,10 @@ MAX_BODY_BYTES = 100 * MIB
 MAX_RATE = 50_000.0
 #: Worker processes for one service's load.
 MAX_PROCESSES = 16
+#: Shards of one service's load (one mapped ``benchmark`` task each, on any worker).
+MAX_SHARDS = 64
+#: Longest wait of a shard for its siblings at an endpoint's start line.
+MAX_SHARD_START_TIMEOUT_S = 3600.0
 #: Highest latency the histograms record (1 hour); a larger p95 budget could never fail.
 MAX_P95_MS = 3_600_000.0
 #: Longest per-run Insight drain budget (``drain_budget_s``); tasks/timeouts.py sizes the

@@ -162,6 +162,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("service_hist", "text", nullable=True, default=None, holds="service"),
     Column("origin", "text", default="measured"),  # 007_origin.sql: 'measured' or 'rederived' (a backfill)
     Column("rederived_at", "timestamp", nullable=True, default=None),
+    # 009_shard_checkins.sql: a sharded row's shards (host, try, window, counts, start line) and
+    # whether their counted windows failed to overlap (never merged silently as if they had)
+    Column("shards", "json", nullable=True, default=None),
+    Column("shards_not_concurrent", "bool", default=False),
     Column("created_at", "timestamp", set_by_database=True),
     Column("updated_at", "timestamp", set_by_database=True),
 )

@@ -82,6 +82,8 @@ TimeoutS = Annotated[float, Field(gt=0), caps.cap("MAX_TIMEOUT_S")]
 BodyBytes = Annotated[int, Field(ge=1), caps.cap("MAX_BODY_BYTES")]
 Rate = Annotated[float, Field(gt=0), caps.cap("MAX_RATE")]
 Processes = Annotated[int, Field(ge=1), caps.cap("MAX_PROCESSES")]
+Shards = Annotated[int, Field(ge=1), caps.cap("MAX_SHARDS")]
+ShardStartTimeoutS = Annotated[float, Field(gt=0), caps.cap("MAX_SHARD_START_TIMEOUT_S")]
 P95Ms = Annotated[float, Field(gt=0), caps.cap("MAX_P95_MS")]
 ErrorRate = Annotated[float, Field(ge=0, le=1)]
 

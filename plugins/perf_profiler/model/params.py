@@ -29,6 +29,7 @@ from perf_profiler.model.fields import (
     Rate,
     Requests,
     ServiceName,
+    Shards,
     Tenant,
     Unique,
     Warmup,
@@ -40,7 +41,7 @@ if TYPE_CHECKING:  # imported by apply: the DAG file builds the form without the
 
 #: The form's load model: the targets' own, or one of the engine's for every service of the run.
 LOAD_MODEL_CHOICES = ("config", *LOAD_MODELS)
-LOAD_OVERRIDES = ("requests", "concurrency", "rate", "duration_s", "warmup")
+LOAD_OVERRIDES = ("requests", "concurrency", "rate", "duration_s", "warmup", "shards")
 
 Selection = Annotated[list[ServiceName], Field(min_length=1), Unique(), Expect("a non-empty list of service names")]
 
@@ -74,6 +75,9 @@ class RunParams(BaseModel):
                                          "Run each endpoint this long (wins over requests).")
     warmup: Warmup | None = _form(None, "Warm-up requests", "Load",
                                   "Uncounted requests per endpoint before measuring. Empty = from targets.")
+    shards: Shards | None = _form(None, "Shards", "Load",
+                                  "Cut each service's load into this many benchmark tasks (on any workers), which "
+                                  "start together. Empty = from targets.")
     budget_p95_ms: P95Ms | None = _form(None, "p95 budget override (ms)", "Budget",
                                         "Replaces every p95 budget for this run (P-6 default: 800 ms).")
     tenant: Tenant = _form("default", "Tenant", "Budget", "Tenant the rows are stored under.")

@@ -77,6 +77,9 @@ class BenchmarkResult(_BenchmarkCore, total=False):
     #: Only in a result returned with ``run_probe(..., on_cancel="partial")`` after a stop: the
     #: signal's name; the endpoints are those measured until then (the last one cut short).
     interrupted: str
+    #: A sharded service only: the shard's number, host, try and start-line outcomes
+    #: (``tasks.sharding.with_shard``).
+    shard: dict[str, Any]
 
 
 def add_counts(mappings: Iterable[Mapping[str, int]]) -> dict[str, int]:

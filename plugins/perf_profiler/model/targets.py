@@ -50,6 +50,8 @@ from perf_profiler.model.fields import (
     Rate,
     Requests,
     ServiceName,
+    Shards,
+    ShardStartTimeoutS,
     TimeoutS,
     Warmup,
     first_duplicate,
@@ -99,6 +101,10 @@ class LoadFields(StrictModel):
     #: Which engine sends the requests: ``fast`` (raw HTTP/1.1 protocol; plain http:// only),
     #: ``aiohttp`` (everything, TLS included), or ``auto`` = fast where it can run, else aiohttp.
     engine: Engine = "auto"
+    #: Shards: the load is cut into that many mapped ``benchmark`` tasks (any worker), each split
+    #: again over ``processes``; they meet at a start line in the metrics database (tasks/shard_start.py).
+    shards: Shards = 1
+    shard_start_timeout_s: ShardStartTimeoutS = 300.0
 
 
 class LoadSettings(LoadFields):
@@ -111,6 +117,8 @@ class LoadSettings(LoadFields):
     ``concurrency`` is then the cap on requests in flight (a send that would exceed it is
     counted as dropped). ``processes``: the load of one service is spread over that many worker
     processes (requests, concurrency and rate are split between them; histograms merge exactly).
+    ``shards``: the same split across ``shards`` task instances first (``shards * processes``
+    parts in all), which wait up to ``shard_start_timeout_s`` for each other at every endpoint.
     """
 
     @model_validator(mode="after")
@@ -131,6 +139,17 @@ class LoadSettings(LoadFields):
         if self.duration_s is None and self.requests is not None and self.processes > self.requests:
             raise rule(f"{self.processes} exceeds load.requests ({self.requests}); "
                        "every process needs at least one request", "processes")
+        return self._shards_fit()
+
+    def _shards_fit(self) -> Self:
+        """Every process of every shard needs a part of the load (``shards * processes`` parts)."""
+        parts = self.shards * self.processes
+        if self.shards > 1 and parts > self.concurrency:
+            raise rule(f"{self.shards} shards x {self.processes} processes exceed load.concurrency "
+                       f"({self.concurrency}); every process of every shard needs one request in flight", "shards")
+        if self.shards > 1 and self.duration_s is None and self.requests is not None and parts > self.requests:
+            raise rule(f"{self.shards} shards x {self.processes} processes exceed load.requests ({self.requests}); "
+                       "every process of every shard needs at least one request", "shards")
         return self
 
 
@@ -207,9 +226,12 @@ class Service(StrictModel):
                 raise rule(f"endpoint {show(endpoint.name)}: method {endpoint.method} changes state; benchmarks are "
                            "read-only (GET, HEAD, OPTIONS) unless the service sets allow_state_changing_methods: true",
                            "endpoints", i, "method")
+        parts = self.load.processes * self.load.shards
+        what = f"load.processes ({self.load.processes})" if self.load.shards == 1 else (
+            f"load.shards x load.processes ({self.load.shards} x {self.load.processes})")
         for i, endpoint in enumerate(self.endpoints):
-            if endpoint.max_concurrency is not None and endpoint.max_concurrency < self.load.processes:
-                raise rule(f"{endpoint.max_concurrency} is below load.processes ({self.load.processes}); every "
+            if endpoint.max_concurrency is not None and endpoint.max_concurrency < parts:
+                raise rule(f"{endpoint.max_concurrency} is below {what}; every "
                            "process needs at least one request in flight", "endpoints", i, "max_concurrency")
         return self
 

@@ -3,23 +3,37 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perf_profiler.model.result import BenchmarkResult
+from perf_profiler.tasks import sharding
+
+if TYPE_CHECKING:
+    from perf_profiler.engine.plan import Share
+    from perf_profiler.model.targets import Service
+    from perf_profiler.tasks.shard_start import DbStartLine, ShardTask
 
 log = logging.getLogger(__name__)
 
 
-def benchmark(service_dict: Mapping[str, Any]) -> BenchmarkResult:
-    """Probe one service; failures of the target are counted in the result, never raised."""
+def benchmark(item: Mapping[str, Any], task: ShardTask | None = None) -> BenchmarkResult:
+    """Probe one service (or one shard of it); failures of the target are counted in the result, never raised.
+
+    ``item`` is one of ``load_targets``' mapped items (``tasks.sharding``). A shard with ``task``
+    (its run, host and try) meets its siblings at the start line in the metrics database, and its
+    result carries ``shard``: its number, host, try and what happened at each start line.
+    """
     from perf_profiler.engine.fd_limits import FdLimitError
+    from perf_profiler.engine.plan import Share
     from perf_profiler.engine.runner import run_probe
     from perf_profiler.model.secret_headers import with_secret_headers
     from perf_profiler.model.targets import Service, state_changing
     from perf_profiler.tasks.progress import log_progress
     from perf_profiler.tasks.target_auth import connection_headers
 
+    service_dict, index = sharding.shard_of(item)
     service = Service.model_validate(service_dict)  # every rule again: an XCom is input too
+    shard = None if index is None else Share(index, service.load.shards)
     writes = state_changing(service)
     if writes:  # policy P-3: allowed only by the service's opt-in, and said on every run
         log.warning("%s: probing with state-changing methods (allow_state_changing_methods is true): %s",
@@ -27,13 +41,17 @@ def benchmark(service_dict: Mapping[str, Any]) -> BenchmarkResult:
     if service.headers_conn_id:  # secrets are read here, at probe time, and never leave this task
         headers = connection_headers(service.headers_conn_id)
         service = with_secret_headers(service, headers, source=f"connection {service.headers_conn_id!r}")
+    line = None if shard is None or task is None else _start_line(service, shard, task)
     try:
         with log_progress(service.name):  # the live status line every 30 s during a long probe
-            result = run_probe(service)
+            result = run_probe(service, shard=shard, start_line=line)
     except FdLimitError as error:  # the worker's file-descriptor limit: a retry on it cannot help
         from airflow.sdk.exceptions import AirflowFailException  # here: importing Airflow sets up its logging
 
         raise AirflowFailException(str(error)) from error
+    if shard is not None:
+        result = sharding.with_shard(result, shard, task.host if task else "", task.try_number if task else 0,
+                                     [] if line is None else line.outcomes)
     log_percentiles(result)
     for endpoint in result["endpoints"]:
         if endpoint.get("client_saturated"):
@@ -45,6 +63,14 @@ def benchmark(service_dict: Mapping[str, Any]) -> BenchmarkResult:
                 "; ".join(endpoint.get("saturation_reasons", [])),
             )
     return result
+
+
+def _start_line(service: Service, shard: Share, task: ShardTask) -> DbStartLine:
+    """The shards' start line in the metrics database (migrated first: it holds the table)."""
+    from perf_profiler.tasks.metrics_db import migrated_hook
+    from perf_profiler.tasks.shard_start import DbStartLine
+
+    return DbStartLine(migrated_hook(), service, shard, task)
 
 
 def log_percentiles(result: BenchmarkResult) -> None:

@@ -29,6 +29,17 @@ def run_identity(context: Mapping[str, Any], tenant_id: str = "default") -> RunI
 
 
 
+def pulled_plan(ti: Any) -> dict[str, Any]:
+    """The run's plan (``load_targets``' XCom ``plan``). Without one (``load_targets`` failed)
+    ``store`` fails at once, without retries, and so do the tasks after it: the run fails."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    plan = ti.xcom_pull(task_ids="load_targets", key="plan")
+    if plan is None:
+        raise AirflowFailException("no plan: load_targets did not succeed, nothing to store")
+    return plan
+
+
 def budgets_by_endpoint(service_dicts: Iterable[Mapping[str, Any]]):
     """(service, endpoint) → Budget for every configured endpoint."""
     from perf_profiler.model.targets import Service
@@ -60,15 +71,16 @@ def store_metrics(
 
     hook = migrated_hook(conn_id)  # migrate() logs the migrations it applies
     budgets = budgets_by_endpoint(plan["services"])
+    missing: dict[str, list[str]] = {}
     if plan["mode"] == REDERIVE:
         rows = _rederived_rows(hook, identity, budgets)
     else:
-        rows = _measured_rows(results, identity, budgets)
+        rows, missing = _measured_rows(results, plan, identity, budgets)
     written = upsert_metrics(hook, rows)
     log.info("upserted %s perf_metrics rows (%s) for run %s", written, plan["mode"], identity.run_id)
     if plan["mode"] == MEASURE:
         observability.emit(rows)
-    stored = stored_summary(rows, identity, plan)
+    stored = {**stored_summary(rows, identity, plan), "incomplete": missing}
     log_run_table(hook, rows, stored)
     return stored
 
@@ -103,11 +115,47 @@ def p95_histories(hook, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[flo
 
 
 
-def _measured_rows(results, identity: RunIdentity, budgets) -> list[dict[str, Any]]:
+def _measured_rows(results, plan, identity: RunIdentity, budgets) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """Rows of the services whose benchmarks (every shard) succeeded, and the services left out.
+
+    A service with a failed benchmark or shard gets no row (no partial merge); the others are
+    stored, posted, and ``gate`` fails the run at the end (``stored["incomplete"]``).
+    """
     from perf_profiler.analysis.reduce import summarize_results
     from perf_profiler.analysis.rows import build_rows
+    from perf_profiler.analysis.shards import complete_services
+    from perf_profiler.tasks.sharding import expected_shards
 
-    return build_rows(summarize_results(results), budgets, identity)
+    done = complete_services(results, expected_shards(plan["services"]))
+    for service, lost in done.missing.items():
+        log.error("%s: NOT STORED -- no result from %s (failed after its retries); no partial row is written, "
+                  "the other services are stored and posted, and the run fails at its end", service, ", ".join(lost))
+    rows = build_rows(summarize_results(done.results), budgets, identity)
+    annotate_shards(rows, done.results)
+    return rows, done.missing
+
+
+def annotate_shards(rows: list[dict[str, Any]], results: Sequence[Mapping[str, Any]]) -> None:
+    """Give every row of a sharded service its shards' record and the not-concurrent flag (logged)."""
+    from perf_profiler.analysis.shards import check_endpoint
+    from perf_profiler.common.encoding import canonical_json
+
+    sharded: dict[str, list[Mapping[str, Any]]] = {}
+    for result in results:
+        if "shard" in result:
+            sharded.setdefault(result["service"], []).append(result)
+    for row in rows:
+        if row["service"] not in sharded:
+            continue
+        check = check_endpoint(row["endpoint"], sharded[row["service"]])
+        row["shards"] = canonical_json(check.record)
+        row["shards_not_concurrent"] = check.not_concurrent
+        if check.not_concurrent:
+            log.warning("%s %s: shards_not_concurrent -- its %s shards did not run together: %s",
+                        row["service"], row["endpoint"], check.record["count"], "; ".join(check.reasons))
+        else:
+            log.info("%s %s: %s shards ran together (counted windows overlap %.3f s)", row["service"],
+                     row["endpoint"], check.record["count"], check.record["overlap_s"])
 
 
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from perf_profiler.tasks import sharding
 from perf_profiler.tasks.connections import TARGETS_VARIABLE
 
 if TYPE_CHECKING:
@@ -28,8 +29,9 @@ def load_targets(
     """The run's plan: validated services (Variable, else file) with the run's params applied.
 
     ``targets_file`` is the DAG's default file (``$PERF_PROFILER_TARGETS_FILE`` overrides it).
-    ``to_probe`` lists the services to benchmark (as JSON: ``Service.model_validate`` reads one
-    back); it is empty for a backfill run, which cannot measure the past and re-derives stored
+    ``to_probe`` lists the mapped ``benchmark`` instances: the services to benchmark as JSON
+    (``Service.model_validate`` reads one back), a sharded service once per shard with its shard
+    number (``sharding.expand``); it is empty for a backfill run, which cannot measure the past and re-derives stored
     histograms instead (``mode`` says which). A bad config or bad params fail the task at once
     (no retries: retrying cannot fix them), naming the field or the param.
     """
@@ -50,14 +52,18 @@ def load_targets(
     backfill = run_type == BACKFILL
     if backfill:
         log.info("backfill run: sending no requests; stored histograms of this interval will be re-derived")
-    log.info("benchmarking %s", ", ".join(s.name for s in services) if not backfill else "nothing")
+    log.info("benchmarking %s", ", ".join(_described(s) for s in services) if not backfill else "nothing")
     return {
         "mode": REDERIVE if backfill else MEASURE,
         "services": service_dicts,
-        "to_probe": [] if backfill else service_dicts,
+        "to_probe": [] if backfill else sharding.expand(service_dicts),
         "options": asdict(options),
     }
 
+
+def _described(service: Service) -> str:
+    shards = service.load.shards
+    return service.name if shards == 1 else f"{service.name} ({shards} shards)"
 
 
 def _read_targets(variable_json: str | None, targets_file: str | os.PathLike[str] | None) -> list[Service]:

@@ -6,6 +6,7 @@ Each option can live in ``airflow.cfg`` or in its environment variable, like any
     [perf_profiler]
     max_active_benchmarks = 2     # AIRFLOW__PERF_PROFILER__MAX_ACTIVE_BENCHMARKS
     benchmark_pool =              # AIRFLOW__PERF_PROFILER__BENCHMARK_POOL
+    benchmark_queue =             # AIRFLOW__PERF_PROFILER__BENCHMARK_QUEUE
 
 Nothing here needs a hand step on a fresh deployment: without the section the benchmarks run at
 most two at a time in Airflow's ``default_pool``, which always exists. A dedicated pool is used
@@ -46,6 +47,14 @@ def max_active_benchmarks() -> int:
 def benchmark_pool() -> str:
     """The pool the benchmarks run in: the configured ``benchmark_pool``, else ``default_pool``."""
     return _option("benchmark_pool") or DEFAULT_POOL
+
+
+def benchmark_queue() -> str:
+    """The executor queue of the benchmarks (Celery: workers started with ``-q`` it, e.g. dedicated
+    load-generator machines): the configured ``benchmark_queue``, else Airflow's default queue."""
+    from airflow.sdk import conf
+
+    return _option("benchmark_queue") or str(conf.get("operators", "default_queue", fallback="default"))
 
 
 #: Retention (task ``apply_retention`` of perf_trends): days after which a perf_metrics row's

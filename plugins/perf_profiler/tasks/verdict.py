@@ -12,6 +12,10 @@ def gate(stored: Mapping[str, Any]) -> int:
     """Fail the run (no retries) when it broke a budget and ``fail_on_violation`` is set."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    incomplete = stored.get("incomplete") or {}
+    if incomplete:  # store wrote and posted the other services; the run still fails
+        lost = "; ".join(f"{service} (missing {', '.join(shards)})" for service, shards in sorted(incomplete.items()))
+        raise AirflowFailException(f"{len(incomplete)} service(s) not stored, a benchmark failed: {lost}")
     count = len(stored["violations"])
     if count and stored["fail_on_violation"]:
         names = ", ".join(f"{v['service']} {v['endpoint']}" for v in stored["violations"])

@@ -21,7 +21,8 @@ def test_the_spelled_out_space_class_is_exactly_str_isspace():
 def test_every_numeric_load_and_endpoint_field_has_a_safety_cap_of_the_caps_module():
     fields = {**number_fields(LoadFields), **{f"endpoint.{k}": v for k, v in number_fields(Endpoint).items()}}
     assert {"requests", "duration_s", "concurrency", "warmup", "timeout_s", "connect_timeout_s", "max_body_bytes",
-            "rate", "processes", "endpoint.max_rate", "endpoint.max_concurrency"} == set(fields)
+            "rate", "processes", "shards", "shard_start_timeout_s", "endpoint.max_rate",
+            "endpoint.max_concurrency"} == set(fields)
     for name, spec in fields.items():
         assert spec.cap is not None, name
         assert spec.cap.value == getattr(caps, spec.cap.name), name

@@ -124,7 +124,7 @@ def test_form_schema_has_no_anyof_and_every_number_keeps_its_limits():
     schemas = params.param_schemas(["a", "b"])
     assert not [s for schema in schemas.values() for s in _walk(schema) if "anyOf" in s or "oneOf" in s]
     numeric = {key: s for key, s in schemas.items() if {"integer", "number"} & set(s["type"])}
-    assert set(numeric) == {"requests", "concurrency", "rate", "duration_s", "warmup", "budget_p95_ms"}
+    assert set(numeric) == {"requests", "concurrency", "rate", "duration_s", "warmup", "shards", "budget_p95_ms"}
     for key, schema in numeric.items():
         spec = number_spec(params.RunParams.model_fields[key].rebuild_annotation())
         assert schema["type"] == ["integer" if spec.integer else "number", "null"], key
