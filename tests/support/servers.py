@@ -210,12 +210,16 @@ class ScriptedServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None and self._server is not None
+        assert self._loop is not None
+        self._loop.call(self._close())  # on the server's own loop: asyncio servers are not thread-safe
+        self._loop.close()
+
+    async def _close(self) -> None:
+        assert self._server is not None
         self._server.close()
         for writer in list(self._open):
-            self._loop.loop.call_soon_threadsafe(writer.transport.abort)
-        self._loop.call(asyncio.sleep(0.05))  # let the scripts see the abort and return
-        self._loop.close()
+            writer.transport.abort()
+        await asyncio.sleep(0.05)  # let the scripts see the abort and return
 
     @property
     def url(self) -> str:
