@@ -1,0 +1,198 @@
+"""Change points in nightly latency series: persistent shifts with a significance test (issue 15).
+
+The method (documented with its measured error rates in the README, measured by ``bench/changepoints.py``):
+
+* Work on ``log(p95)`` (a +10 % step is the same shift at 5 ms and at 5 s; night-to-night noise of
+  latencies is multiplicative).
+* **Sequential two-sample test, one pass over the nights.** At night ``t`` every candidate start
+  ``c`` of a new level with ``CONFIRM_RUNS <= t - c + 1 <= MAX_AFTER`` runs after it is compared with
+  the current level: up to ``WINDOW`` runs before ``c``, none before the last accepted change point,
+  at least ``MIN_HISTORY`` of them. The statistic is the difference of the two means over its
+  standard error, ``z = (mean_after - mean_before) / (s * sqrt(1/L + 1/W))``, where ``s`` is the
+  standard deviation of the level's own runs — the history holds the night-to-night noise that no
+  single histogram shows. The candidate with the largest ``|z|`` is the change point when
+  ``|z| >= Z`` (one-sided p-value ``P_VALUE``).
+* **Minimum effect and confirmation.** The shift must also be at least ``MIN_EFFECT`` (relative,
+  5 %), and the median of the last ``CONFIRM_RUNS`` runs must be beyond the old level by
+  ``MIN_EFFECT`` in the same direction: a one-night spike can never be a change point, however
+  large (it is an *outlier*, see ``analysis.quantile_ci``).
+* **Attribution**: the change point is ``c``, the first run of the new level (not the night the
+  test first passed, ``confirmed_at``). A change upwards is a regression, downwards an improvement.
+* **Drift**: the mean of the last ``DRIFT_SPAN`` runs against the mean of ``DRIFT_SPAN`` runs
+  ``DRIFT_RUNS`` runs earlier, same test and minimum effect (a creep that no single step explains).
+
+Everything is vectorised over many series at once (the bench runs thousands; the task one):
+``scan`` takes an ``(S, T)`` array. numpy only (a permutation test as E-Divisive/Otava uses, or
+``ruptures``' PELT, would cost hundreds of re-evaluations per test or pull in scipy).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass(frozen=True)
+class Params:
+    """The detector's parameters (configurable per service/endpoint in the targets config)."""
+
+    p_value: float = 3e-4
+    min_effect: float = 0.05
+    min_history: int = 10
+    window: int = 60
+    confirm_runs: int = 3
+    max_after: int = 30
+    drift_runs: int = 30
+    drift_span: int = 5
+
+    @property
+    def z(self) -> float:
+        """The one-sided critical value of the test for ``p_value``."""
+        return NormalDist().inv_cdf(1.0 - self.p_value)
+
+    @property
+    def log_effect(self) -> float:
+        return math.log1p(self.min_effect)
+
+
+DEFAULT = Params()
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change point of one series: ``index`` is the first run of the new level."""
+
+    series: int
+    index: int
+    confirmed_at: int
+    effect: float  #: relative: level after / level before - 1
+    z: float
+
+    @property
+    def regression(self) -> bool:
+        return self.effect > 0
+
+
+@dataclass(frozen=True)
+class Drift:
+    """The level at ``at`` is worse than ``drift_runs`` runs earlier by ``effect`` (relative)."""
+
+    series: int
+    at: int
+    effect: float
+    z: float
+
+
+@dataclass
+class Scan:
+    """What ``scan`` found over all series and nights (in the order they were found)."""
+
+    changes: list[Change] = field(default_factory=list)
+    drifts: list[Drift] = field(default_factory=list)
+
+
+def scan(log_values: np.ndarray, params: Params = DEFAULT, drift: bool = True) -> Scan:
+    """Change points (and drift, the first night of each episode) of every row of ``log_values`` (S × T).
+
+    One pass over the nights: the decisions at night ``t`` use only nights ``<= t``, so the
+    result equals running the detector every night on the history known then.
+    """
+    import numpy as np
+
+    x = np.atleast_2d(np.asarray(log_values, dtype=np.float64))
+    n_series, nights = x.shape
+    zero = np.zeros((n_series, 1))
+    p1 = np.concatenate([zero, np.cumsum(x, axis=1)], axis=1)
+    p2 = np.concatenate([zero, np.cumsum(x * x, axis=1)], axis=1)
+    start = np.zeros(n_series, dtype=np.int64)
+    drifting = np.zeros(n_series, dtype=bool)
+    found = Scan()
+    z_crit, floor = params.z, params.log_effect
+    rows = np.arange(n_series)
+    for t in range(nights):
+        _changes_at(t, x, p1, p2, start, params, z_crit, floor, rows, found)
+        if drift:
+            _drift_at(t, p1, p2, params, z_crit, floor, drifting, found)
+    return found
+
+
+def _window_stats(p1: np.ndarray, p2: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Count, mean and sample standard deviation of runs ``[lo, hi)`` per series (broadcast)."""
+    import numpy as np
+
+    n = (hi - lo).astype(np.float64)
+    s1 = np.take_along_axis(p1, hi, axis=1) - np.take_along_axis(p1, lo, axis=1)
+    s2 = np.take_along_axis(p2, hi, axis=1) - np.take_along_axis(p2, lo, axis=1)
+    safe = np.maximum(n, 2.0)
+    mean = s1 / np.maximum(n, 1.0)
+    var = np.maximum(s2 - s1 * mean, 0.0) / (safe - 1.0)
+    return n, mean, np.sqrt(var)
+
+
+def _changes_at(t: int, x: np.ndarray, p1: np.ndarray, p2: np.ndarray, start: np.ndarray, params: Params,
+                z_crit: float, floor: float, rows: np.ndarray, found: Scan) -> None:
+    """Test every candidate start ending at night ``t``; accept the best significant one per series."""
+    import numpy as np
+
+    lengths = np.arange(params.confirm_runs, min(params.max_after, t + 1) + 1)
+    cand = t + 1 - lengths  # candidate first runs of a new level, shape (L,)
+    if cand.size == 0 or cand.max() < params.min_history:
+        return
+    c = np.broadcast_to(cand, (x.shape[0], cand.size))
+    lo = np.maximum(start[:, None], c - params.window)
+    lo = np.minimum(lo, np.maximum(c, 0))
+    c_safe = np.maximum(c, 0)
+    n_before, before, spread = _window_stats(p1, p2, lo, c_safe)
+    total = p1[:, t + 1][:, None] - np.take_along_axis(p1, c_safe, axis=1)
+    recent = x[:, t::-1][:, : params.max_after]  # runs t, t-1, ... (the after segments, newest first)
+    top = np.maximum.accumulate(recent, axis=1)[:, lengths - 1]
+    bottom = np.minimum.accumulate(recent, axis=1)[:, lengths - 1]
+    err = spread * np.sqrt(1.0 / (lengths - 1) + 1.0 / np.maximum(n_before, 1.0))
+    valid = (c >= 0) & (n_before >= params.min_history) & (err > 0)
+    scale = np.where(valid, err, 1.0)
+    up_shift = (total - top) / (lengths - 1) - before  # without the after segment's highest run
+    down_shift = (total - bottom) / (lengths - 1) - before  # ... and without its lowest
+    z_up, z_down = np.where(valid, up_shift / scale, 0.0), np.where(valid, down_shift / scale, 0.0)
+    up = (z_up >= z_crit) & (up_shift >= floor)
+    down = (z_down <= -z_crit) & (down_shift <= -floor)
+    # where: the plain (untrimmed) two-sample statistic; how much: the plain shift of the means
+    effect = total / lengths - before
+    z = np.where(valid, effect / (spread * np.sqrt(1.0 / lengths + 1.0 / np.maximum(n_before, 1.0)) + 1e-300), 0.0)
+    ok = up | down
+    hit = ok.any(axis=1)
+    if not hit.any():
+        return
+    best = np.argmax(np.where(ok, np.abs(z), -1.0), axis=1)
+    for s in rows[hit]:
+        k = best[s]
+        found.changes.append(Change(int(s), int(c[s, k]), t, float(math.expm1(effect[s, k])), float(z[s, k])))
+        start[s] = c[s, k]
+
+
+def _drift_at(t: int, p1: np.ndarray, p2: np.ndarray, params: Params, z_crit: float,
+              floor: float, drifting: np.ndarray, found: Scan) -> None:
+    """Drift upwards at night ``t``: the last ``drift_span`` runs against as many ``drift_runs`` earlier."""
+    import numpy as np
+
+    span, back = params.drift_span, params.drift_runs
+    if t + 1 - span - back < 0:
+        return
+    n_series = p1.shape[0]
+    now_lo = np.full((n_series, 1), t + 1 - span)
+    then_lo = now_lo - back
+    _, now, s_now = _window_stats(p1, p2, now_lo, now_lo + span)
+    _, then, s_then = _window_stats(p1, p2, then_lo, then_lo + span)
+    hist_lo = np.maximum(then_lo - params.window + span, 0)
+    _, _, s_hist = _window_stats(p1, p2, hist_lo, then_lo + span)
+    spread = np.maximum(s_hist, np.sqrt((s_now ** 2 + s_then ** 2) / 2.0))[:, 0]
+    err = spread * math.sqrt(2.0 / span)
+    diff = (now - then)[:, 0]
+    z = np.where(err > 0, diff / np.where(err > 0, err, 1.0), 0.0)
+    now_drift = (z >= z_crit) & (diff >= floor)
+    for s in np.flatnonzero(now_drift & ~drifting):
+        found.drifts.append(Drift(int(s), t, float(math.expm1(diff[s])), float(z[s])))
+    drifting[:] = now_drift
