@@ -40,9 +40,9 @@ if TYPE_CHECKING:
 class Params:
     """The detector's parameters (configurable per service/endpoint in the targets config)."""
 
-    p_value: float = 3e-4
+    p_value: float = 1e-3
     min_effect: float = 0.05
-    min_history: int = 10
+    min_history: int = 15
     window: int = 60
     confirm_runs: int = 3
     max_after: int = 30
@@ -112,9 +112,8 @@ def scan(log_values: np.ndarray, params: Params = DEFAULT, drift: bool = True) -
     drifting = np.zeros(n_series, dtype=bool)
     found = Scan()
     z_crit, floor = params.z, params.log_effect
-    rows = np.arange(n_series)
     for t in range(nights):
-        _changes_at(t, x, p1, p2, start, params, z_crit, floor, rows, found)
+        _changes_at(t, x, p1, p2, start, params, z_crit, floor, found)
         if drift:
             _drift_at(t, p1, p2, params, z_crit, floor, drifting, found)
     return found
@@ -134,41 +133,40 @@ def _window_stats(p1: np.ndarray, p2: np.ndarray, lo: np.ndarray, hi: np.ndarray
 
 
 def _changes_at(t: int, x: np.ndarray, p1: np.ndarray, p2: np.ndarray, start: np.ndarray, params: Params,
-                z_crit: float, floor: float, rows: np.ndarray, found: Scan) -> None:
+                z_crit: float, floor: float, found: Scan) -> None:
     """Test every candidate start ending at night ``t``; accept the best significant one per series."""
     import numpy as np
 
-    lengths = np.arange(params.confirm_runs, min(params.max_after, t + 1) + 1)
+    lengths = np.arange(1, min(params.max_after, t + 1) + 1)  # 1..: where; confirm_runs..: whether
     cand = t + 1 - lengths  # candidate first runs of a new level, shape (L,)
-    if cand.size == 0 or cand.max() < params.min_history:
+    if lengths.size < params.confirm_runs or cand[params.confirm_runs - 1] < params.min_history:
         return
     c = np.broadcast_to(cand, (x.shape[0], cand.size))
-    lo = np.maximum(start[:, None], c - params.window)
-    lo = np.minimum(lo, np.maximum(c, 0))
-    c_safe = np.maximum(c, 0)
-    n_before, before, spread = _window_stats(p1, p2, lo, c_safe)
-    total = p1[:, t + 1][:, None] - np.take_along_axis(p1, c_safe, axis=1)
-    recent = x[:, t::-1][:, : params.max_after]  # runs t, t-1, ... (the after segments, newest first)
-    top = np.maximum.accumulate(recent, axis=1)[:, lengths - 1]
-    bottom = np.minimum.accumulate(recent, axis=1)[:, lengths - 1]
-    err = spread * np.sqrt(1.0 / (lengths - 1) + 1.0 / np.maximum(n_before, 1.0))
-    valid = (c >= 0) & (n_before >= params.min_history) & (err > 0)
-    scale = np.where(valid, err, 1.0)
-    up_shift = (total - top) / (lengths - 1) - before  # without the after segment's highest run
-    down_shift = (total - bottom) / (lengths - 1) - before  # ... and without its lowest
-    z_up, z_down = np.where(valid, up_shift / scale, 0.0), np.where(valid, down_shift / scale, 0.0)
-    up = (z_up >= z_crit) & (up_shift >= floor)
-    down = (z_down <= -z_crit) & (down_shift <= -floor)
-    # where: the plain (untrimmed) two-sample statistic; how much: the plain shift of the means
+    lo = np.minimum(np.maximum(start[:, None], c - params.window), c)
+    n_before, before, spread = _window_stats(p1, p2, lo, c)
+    total = p1[:, t + 1][:, None] - np.take_along_axis(p1, c, axis=1)
+    recent = x[:, t::-1][:, : lengths.size]  # runs t, t-1, ... (the after segments, newest first)
+    trimmed = np.maximum(lengths - 1, 1)
+    valid = (n_before >= params.min_history) & (spread > 0)
+    scale = np.where(valid, spread, 1.0) * np.sqrt(1.0 / trimmed + 1.0 / np.maximum(n_before, 1.0))
+    # whether: the shift without the after segment's most extreme run (a spike never passes)
+    up_shift = (total - np.maximum.accumulate(recent, axis=1)) / trimmed - before
+    down_shift = (total - np.minimum.accumulate(recent, axis=1)) / trimmed - before
+    long_enough = valid & (lengths >= params.confirm_runs)
+    strict = z_crit * np.sqrt(1.0 + 1.0 / trimmed)  # stricter for short segments: few runs left after the trim
+    up = long_enough & (up_shift / scale >= strict) & (up_shift >= floor)
+    down = long_enough & (down_shift / scale <= -strict) & (down_shift <= -floor)
+    # where and how much: the plain two-sample statistic and shift of the means, over every length
     effect = total / lengths - before
-    z = np.where(valid, effect / (spread * np.sqrt(1.0 / lengths + 1.0 / np.maximum(n_before, 1.0)) + 1e-300), 0.0)
-    ok = up | down
-    hit = ok.any(axis=1)
-    if not hit.any():
-        return
-    best = np.argmax(np.where(ok, np.abs(z), -1.0), axis=1)
-    for s in rows[hit]:
-        k = best[s]
+    z = np.where(valid, effect / (np.where(valid, spread, 1.0) * np.sqrt(1.0 / lengths + 1.0 / np.maximum(
+        n_before, 1.0))), 0.0)
+    for s in np.flatnonzero(up.any(axis=1) | down.any(axis=1)):
+        sign = 1.0 if up[s].any() else -1.0
+        shift = up_shift[s] if sign > 0 else down_shift[s]
+        where = valid[s] & (lengths >= 2) & (sign * shift >= floor)  # a lone extreme run cannot be the start
+        k = int(np.argmax(np.where(where, sign * z[s], -np.inf)))
+        if lengths[k] < params.confirm_runs:
+            continue  # the new level starts later than any confirmed candidate: wait for its runs
         found.changes.append(Change(int(s), int(c[s, k]), t, float(math.expm1(effect[s, k])), float(z[s, k])))
         start[s] = c[s, k]
 

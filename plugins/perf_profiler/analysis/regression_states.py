@@ -31,6 +31,7 @@ class Finding:
     confirmed_at: int | None
     effect: float
     recovered_at: int | None = None
+    z: float = 0.0
 
 
 def findings(changes: Sequence[Change], latest_index: int | None = None, latest_suspect: int = 0,
@@ -45,12 +46,12 @@ def findings(changes: Sequence[Change], latest_index: int | None = None, latest_
         level += math.log1p(change.effect)
     for i, change in enumerate(changes):
         if not change.regression:
-            out.append(Finding(IMPROVEMENT, CONFIRMED, change.index, change.confirmed_at, change.effect))
+            out.append(Finding(IMPROVEMENT, CONFIRMED, change.index, change.confirmed_at, change.effect, z=change.z))
             continue
         back = next((later.index for j, later in enumerate(changes[i + 1:], start=i + 1)
                      if _level_after(levels_before, changes, j) <= levels_before[i] + params.log_effect), None)
         state = CONFIRMED if back is None else RECOVERED
-        out.append(Finding(REGRESSION, state, change.index, change.confirmed_at, change.effect, back))
+        out.append(Finding(REGRESSION, state, change.index, change.confirmed_at, change.effect, back, change.z))
     if latest_index is not None and latest_suspect > 0 and all(c.index != latest_index for c in changes):
         out.append(Finding(REGRESSION, SUSPECTED, latest_index, None, 0.0))
     return out

@@ -30,8 +30,11 @@ def analyse_trends(asset_extras: Sequence[Mapping[str, Any]], conn_id: str = DEF
                     found["service"], found["endpoint"], found["run_id"], found["p95_ms"],
                     found["baseline_p95_ms"], found["threshold_ms"])
     days = roll_up_days(hook, rows)
+    from perf_profiler.tasks.changepoints import evaluate_changepoints
+
+    changes = evaluate_changepoints(hook, rows)
     log.info("perf_trends: %s rows judged, %s regressions, %s daily rollups updated", len(rows), len(regressions), days)
-    return {"rows": len(rows), "regressions": regressions, "rollups": days}
+    return {"rows": len(rows), "regressions": regressions, "rollups": days, **changes}
 
 
 def detect_regressions(hook: DbApiHook, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

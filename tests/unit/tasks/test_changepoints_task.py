@@ -1,0 +1,126 @@
+"""perf_trends' change points on real PostgreSQL and SQLite (issue 15): states move suspected ->
+confirmed -> recovered, a spike stays an outlier, an acknowledgement survives re-detection and stops
+the notification, a re-derived backfill re-evaluates."""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from perf_profiler.analysis import histogram
+from perf_profiler.analysis.reduce import summarize_endpoint
+from perf_profiler.analysis.rows import build_row
+from perf_profiler.model.identity import RunIdentity
+from perf_profiler.model.targets import Budget
+from perf_profiler.storage.changepoints_repo import open_changepoints
+from perf_profiler.storage.dialect import get_hook
+from perf_profiler.storage.metrics_repo import upsert_metrics
+from perf_profiler.storage.migrations import migrate
+from perf_profiler.tasks import changepoints as task
+
+START = datetime(2026, 1, 1, 2, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def hook(metrics_db):
+    db = get_hook("perf_metrics_db")
+    migrate(db)
+    return db
+
+
+def row_with_p95(p95_ms: float, run_at: datetime, endpoint: str = "/healthz", scheduled: bool = True) -> dict:
+    """A scheduled run of 2,000 requests whose p95 is ``p95_ms`` (its interval is about ±1 %)."""
+    h = histogram.new_histogram()
+    values = np.concatenate([np.linspace(0.5, 1.0, 1900), np.linspace(1.0, 1.3, 100)]) * p95_ms * 1000
+    histogram.record_many(h, values.astype(np.int64))
+    finished = run_at.timestamp()
+    part = {"endpoint": endpoint, "method": "GET", "path": endpoint, "started_at": finished - 10,
+            "finished_at": finished, "requests": 2000, "ok": 2000, "errors": {}, "status_codes": {"200": 2000},
+            "latency_hist": histogram.encode(h), "error_hist": histogram.encode(histogram.new_histogram())}
+    identity = RunIdentity(dag_id="perf_profiler", run_id=f"scheduled__{run_at.isoformat()}", run_type="scheduled",
+                           data_interval_start=(run_at - timedelta(days=1)).isoformat(),
+                           data_interval_end=run_at.isoformat())
+    return build_row(summarize_endpoint("registry", endpoint, [part]), Budget(), identity)
+
+
+def nights(levels: list[float], seed: int = 7, endpoint: str = "/healthz") -> list[dict]:
+    """One scheduled run a night with p95 = level × 1 % lognormal noise."""
+    noise = np.exp(np.random.default_rng(seed).normal(0.0, 0.01, len(levels)))
+    return [row_with_p95(level * n, START + timedelta(days=i), endpoint, scheduled=True)
+            for i, (level, n) in enumerate(zip(levels, noise, strict=True))]
+
+
+def judge(hook, rows: list[dict]) -> dict:
+    upsert_metrics(hook, rows)
+    return task.evaluate_changepoints(hook, rows[-1:])
+
+
+def findings(hook) -> dict[tuple[str, str], dict]:
+    with open_changepoints(hook) as repo:
+        return {(f["kind"], f["run_id"]): f for f in repo.listed()}
+
+
+def test_states_move_suspected_confirmed_recovered_and_notify_once(hook):
+    history = nights([100.0] * 30 + [150.0] * 3 + [150.0] * 27 + [100.0] * 20)
+    first_up = history[30]["run_id"]
+
+    judge(hook, history[:31])  # the first night of the new level: one suspect night
+    [suspect] = findings(hook).values()
+    assert (suspect["kind"], suspect["state"], suspect["run_id"]) == ("regression", "suspected", first_up)
+
+    result = judge(hook, history[:33])  # two more nights at the new level: confirmed, attributed to night 30
+    found = findings(hook)
+    assert found["regression", first_up]["state"] == "confirmed"
+    assert found["regression", first_up]["confirmed_run_id"] == history[32]["run_id"]
+    assert [n["run_id"] for n in result["notify"]] == [first_up]
+    with pytest.raises(Exception, match="1 new confirmed regression"):
+        task.notify_regressions(result)
+
+    again = judge(hook, history[:40])
+    assert again["notify"] == [] and task.notify_regressions(again) == 0, "notified once, not every night"
+
+    judge(hook, history)  # the level came back
+    found = findings(hook)
+    assert found["regression", first_up]["state"] == "recovered"
+    assert found["regression", first_up]["recovered_run_id"] == history[60]["run_id"]
+    assert found["improvement", history[60]["run_id"]]["state"] == "confirmed"
+
+
+def test_a_one_night_spike_stays_an_outlier(hook):
+    history = nights([100.0] * 30 + [300.0] + [100.0] * 10, seed=8)
+    result = judge(hook, history)
+    found = findings(hook)
+    assert [(k, f["state"]) for k, f in found.items()] == [(("outlier", history[30]["run_id"]), "suspected")]
+    assert result["notify"] == []
+
+
+def test_an_acknowledgement_survives_redetection_and_stops_the_notification(hook):
+    history = nights([100.0] * 30 + [150.0] * 10, seed=9)
+    upsert_metrics(hook, history[:31])
+    task.evaluate_changepoints(hook, history[30:31])
+    key = {"tenant_id": "default", "dag_id": "perf_profiler", "service": "registry", "endpoint": "/healthz",
+           "metric": "p95_ms"}
+    with open_changepoints(hook) as repo:
+        assert repo.acknowledge(key, history[30]["run_id"], "alice", "known: new TLS library") == 1
+
+    result = judge(hook, history)  # confirmed meanwhile, acknowledged before: never notified
+    [found] = [f for f in findings(hook).values() if f["kind"] == "regression"]
+    assert (found["state"], found["acknowledged_by"], found["ack_note"]) == (
+        "acknowledged", "alice", "known: new TLS library")
+    assert result["notify"] == []
+    judge(hook, history)
+    assert [f["state"] for f in findings(hook).values() if f["kind"] == "regression"] == ["acknowledged"]
+
+
+def test_a_rederived_backfill_reevaluates_the_change_points(hook):
+    history = nights([100.0] * 30 + [150.0] * 10, seed=10)
+    judge(hook, history)
+    assert any(k[0] == "regression" for k in findings(hook))
+
+    # the backfill re-derives the nights 30.. with what they really measured: no step at all
+    rederived = [row_with_p95(100.0 * math.exp(0.005 * (i % 3 - 1)), START + timedelta(days=30 + i),
+                              scheduled=True) for i in range(10)]
+    judge(hook, rederived)
+    assert not any(k[0] == "regression" for k in findings(hook)), "the stale change point was removed"
