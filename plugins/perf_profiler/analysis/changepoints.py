@@ -154,8 +154,18 @@ def _changes_at(t: int, x: np.ndarray, p1: np.ndarray, p2: np.ndarray, start: np
     down_shift = (total - np.minimum.accumulate(recent, axis=1)) / trimmed - before
     long_enough = valid & (lengths >= params.confirm_runs)
     strict = z_crit * np.sqrt(1.0 + 1.0 / trimmed)  # stricter for short segments: few runs left after the trim
-    up = long_enough & (up_shift / scale >= strict) & (up_shift >= floor)
-    down = long_enough & (down_shift / scale <= -strict) & (down_shift <= -floor)
+    rising = (up_shift / scale >= strict) & (up_shift >= floor)
+    falling = (down_shift / scale <= -strict) & (down_shift <= -floor)
+    maybe = np.flatnonzero((long_enough & (rising | falling)).any(axis=1))
+    # ... and the median of the after segment beyond the minimum effect (two extreme runs never pass);
+    # computed only for the few series that passed so far
+    median = np.stack([np.median(recent[maybe, :n], axis=1) for n in lengths], axis=1) - before[maybe]
+    up_shift[maybe] = np.where(median >= floor, up_shift[maybe], np.minimum(up_shift[maybe], 0.0))
+    down_shift[maybe] = np.where(median <= -floor, down_shift[maybe], np.maximum(down_shift[maybe], 0.0))
+    checked = np.zeros(long_enough.shape, dtype=bool)
+    checked[maybe] = True
+    up = checked & long_enough & (up_shift / scale >= strict) & (up_shift >= floor)
+    down = checked & long_enough & (down_shift / scale <= -strict) & (down_shift <= -floor)
     # where and how much: the plain two-sample statistic and shift of the means, over every length
     effect = total / lengths - before
     z = np.where(valid, effect / (np.where(valid, spread, 1.0) * np.sqrt(1.0 / lengths + 1.0 / np.maximum(
@@ -163,8 +173,11 @@ def _changes_at(t: int, x: np.ndarray, p1: np.ndarray, p2: np.ndarray, start: np
     for s in np.flatnonzero(up.any(axis=1) | down.any(axis=1)):
         sign = 1.0 if up[s].any() else -1.0
         shift = up_shift[s] if sign > 0 else down_shift[s]
+        # where: the trimmed shift weighted as a two-sample statistic with one spread for all candidates
+        # (a spike neither pulls the start to itself nor, in a window before, pushes it away)
+        weight = np.sqrt(trimmed * n_before[s] / (trimmed + n_before[s]))
         where = valid[s] & (lengths >= 2) & (sign * shift >= floor)  # a lone extreme run cannot be the start
-        k = int(np.argmax(np.where(where, sign * z[s], -np.inf)))
+        k = int(np.argmax(np.where(where, sign * shift * weight, -np.inf)))
         if lengths[k] < params.confirm_runs:
             continue  # the new level starts later than any confirmed candidate: wait for its runs
         found.changes.append(Change(int(s), int(c[s, k]), t, float(math.expm1(effect[s, k])), float(z[s, k])))
