@@ -1,5 +1,5 @@
-"""One series judged as a whole (issue 15): change points, suspect nights and drift of the p95 of one
-tenant × DAG × service × endpoint, in the form ``perf_trends`` stores them.
+"""One series judged as a whole (issue 15): change points, suspect nights and drift of one percentile
+(p50, p95, p99) of one tenant × DAG × service × endpoint, in the form ``perf_trends`` stores them.
 
 Re-running it over the same history gives the same findings (backfills and re-derivations re-evaluate:
 the task judges the whole stored history again, not only the new night).
@@ -16,7 +16,7 @@ from perf_profiler.analysis.quantile_ci import Interval
 from perf_profiler.analysis.regression_states import CONFIRMED, REGRESSION, SUSPECTED, Finding
 
 OUTLIER, DRIFT = "outlier", "drift"
-METHOD = (f"change points on log p95: two-sample z >= z(p={DEFAULT.p_value:g}), min effect {DEFAULT.min_effect:.0%}, "
+METHOD = (f"change points on log percentile: z >= z(p={DEFAULT.p_value:g}), min effect {DEFAULT.min_effect:.0%}, "
           f"{DEFAULT.confirm_runs} runs, history {DEFAULT.min_history}-{DEFAULT.window}")
 
 

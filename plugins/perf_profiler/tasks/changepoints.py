@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 #: How many of a series' latest runs the detector reads.
 HISTORY_RUNS = 400
-METRIC = "p95_ms"
+#: The series judged per endpoint: column -> the percentile its interval is read at.
+METRICS = {"p50_ms": 50.0, "p95_ms": 95.0, "p99_ms": 99.0}
 
 
 def evaluate_changepoints(hook: DbApiHook, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -32,26 +33,30 @@ def evaluate_changepoints(hook: DbApiHook, rows: Sequence[Mapping[str, Any]]) ->
     counted = 0
     with open_changepoints(hook) as repo:
         for tenant_id, dag_id, service, endpoint in keys:
-            key = {"tenant_id": tenant_id, "dag_id": dag_id, "service": service, "endpoint": endpoint,
-                   "metric": METRIC}
-            findings = series_findings(repo.series(key, HISTORY_RUNS))
-            repo.replace_series(key, findings)
-            counted += len(findings)
+            endpoint_key = {"tenant_id": tenant_id, "dag_id": dag_id, "service": service, "endpoint": endpoint}
+            history = repo.series(endpoint_key, HISTORY_RUNS)
+            intervals = [run_intervals(run.get("latency_hist")) for run in history]
+            for metric, percentile in METRICS.items():
+                findings = series_findings(history, metric, [None if i is None else i[percentile] for i in intervals])
+                repo.replace_series({**endpoint_key, "metric": metric}, findings)
+                counted += len(findings)
         notify = repo.take_notifications()
     for row in notify:
-        log.warning("confirmed p95 regression: service=%s endpoint=%s from run %s (%+.1f%%, z=%.1f)",
+        log.warning("confirmed %s regression: service=%s endpoint=%s from run %s (%+.1f%%, z=%.1f)", row["metric"],
                     row["service"], row["endpoint"], row["run_id"], 100 * float(row["effect"]), float(row["z"]))
     log.info("perf_trends: %s series judged for change points, %s findings, %s new confirmed regressions",
              len(keys), counted, len(notify))
     return {"changepoints": counted, "notify": [_brief(row) for row in notify]}
 
 
-def series_findings(history: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The findings of one series' history (oldest first) as ``perf_changepoints`` rows."""
+def series_findings(history: Sequence[Mapping[str, Any]], metric: str = "p95_ms",
+                    intervals: Sequence[Interval | None] | None = None) -> list[dict[str, Any]]:
+    """The findings of one series (column ``metric`` of ``history``, oldest first; ``intervals``: each
+    run's interval of that percentile) as ``perf_changepoints`` rows."""
     from perf_profiler.analysis import series_eval
 
-    p95 = [float(run["p95_ms"]) for run in history]
-    found = series_eval.evaluate(p95, [run_interval(run.get("latency_hist")) for run in history])
+    values = [float(run[metric]) for run in history]
+    found = series_eval.evaluate(values, intervals if intervals is not None else [None] * len(values))
 
     def run_id(index: int | None) -> str | None:
         return None if index is None else str(history[index]["run_id"])
@@ -69,8 +74,8 @@ def series_findings(history: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
     return list(out.values())
 
 
-def run_interval(encoded: str | None) -> Interval | None:
-    """The p95 interval of a run from its stored latency histogram (None without one)."""
+def run_intervals(encoded: str | None) -> dict[float, Interval] | None:
+    """Each ``METRICS`` percentile's interval of a run from its stored latency histogram (None without one)."""
     from perf_profiler.analysis import histogram, quantile_ci
 
     if not encoded:
@@ -79,7 +84,8 @@ def run_interval(encoded: str | None) -> Interval | None:
         counts = histogram.counts_snapshot(histogram.decode(encoded))
     except ValueError:
         return None
-    return quantile_ci.quantile_interval(counts)
+    found = {p: quantile_ci.quantile_interval(counts, p) for p in METRICS.values()}
+    return {p: interval for p, interval in found.items() if interval is not None} if all(found.values()) else None
 
 
 def notify_regressions(result: Mapping[str, Any]) -> int:
@@ -88,9 +94,9 @@ def notify_regressions(result: Mapping[str, Any]) -> int:
 
     notify = result.get("notify") or []
     for row in notify:
-        log.error("confirmed regression: %s %s %s from run %s (%+.1f%%); acknowledge it with "
-                  "`perf-profiler regressions ack`", row["tenant_id"], row["service"], row["endpoint"],
-                  row["run_id"], 100 * row["effect"])
+        log.error("confirmed %s regression: %s %s %s from run %s (%+.1f%%); acknowledge it with "
+                  "`perf-profiler regressions ack`", row["metric"], row["tenant_id"], row["service"],
+                  row["endpoint"], row["run_id"], 100 * row["effect"])
     if notify:
         raise AirflowFailException(f"{len(notify)} new confirmed regression(s): see the log")
     return 0
@@ -98,4 +104,5 @@ def notify_regressions(result: Mapping[str, Any]) -> int:
 
 def _brief(row: Mapping[str, Any]) -> dict[str, Any]:
     return {"tenant_id": row["tenant_id"], "dag_id": row["dag_id"], "service": row["service"],
-            "endpoint": row["endpoint"], "run_id": row["run_id"], "effect": float(row["effect"])}
+            "endpoint": row["endpoint"], "metric": row["metric"], "run_id": row["run_id"],
+            "effect": float(row["effect"])}

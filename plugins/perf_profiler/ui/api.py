@@ -82,7 +82,7 @@ def get_regressions(reader: ReaderDep, hook: HookDep, tenant: str = "default") -
 
 @router.post("/regressions/ack")
 def post_regression_ack(editor: EditorDep, hook: HookDep, dag_id: str, service: str, endpoint: str, run_id: str,
-                        note: str, tenant: str = "default") -> dict[str, Any]:
+                        note: str, tenant: str = "default", metric: str = "p95_ms") -> dict[str, Any]:
     """Acknowledge the regression of one endpoint attributed to ``run_id`` (stops its notification)."""
     from perf_profiler.storage.changepoints_repo import open_changepoints
 
@@ -90,14 +90,14 @@ def post_regression_ack(editor: EditorDep, hook: HookDep, dag_id: str, service: 
         raise HTTPException(status.HTTP_403_FORBIDDEN, "no edit access to this DAG")
     if hook is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no metrics database")
-    key = {"tenant_id": tenant, "dag_id": dag_id, "service": service, "endpoint": endpoint, "metric": "p95_ms"}
+    key = {"tenant_id": tenant, "dag_id": dag_id, "service": service, "endpoint": endpoint, "metric": metric}
     by = str(getattr(editor.user, "get_name", lambda: editor.user)())
     with open_changepoints(hook) as writer:
         count = writer.acknowledge(key, run_id, by, note)
     if not count:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no regression of this endpoint attributed to this run")
-    return {"acknowledged": True, "dag_id": dag_id, "service": service, "endpoint": endpoint, "run_id": run_id,
-            "by": by, "note": note}
+    return {"acknowledged": True, "dag_id": dag_id, "service": service, "endpoint": endpoint, "metric": metric,
+            "run_id": run_id, "by": by, "note": note}
 
 
 @router.get("/distribution")

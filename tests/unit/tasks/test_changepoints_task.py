@@ -28,9 +28,9 @@ def judge(hook, rows: list[dict]) -> dict:
     return task.evaluate_changepoints(hook, rows[-1:])
 
 
-def findings(hook) -> dict[tuple[str, str], dict]:
+def findings(hook, metric: str = "p95_ms") -> dict[tuple[str, str], dict]:
     with open_changepoints(hook) as repo:
-        return {(f["kind"], f["run_id"]): f for f in repo.listed()}
+        return {(f["kind"], f["run_id"]): f for f in repo.listed() if f["metric"] == metric}
 
 
 def test_states_move_suspected_confirmed_recovered_and_notify_once(hook):
@@ -45,8 +45,9 @@ def test_states_move_suspected_confirmed_recovered_and_notify_once(hook):
     found = findings(hook)
     assert found["regression", first_up]["state"] == "confirmed"
     assert found["regression", first_up]["confirmed_run_id"] == history[32]["run_id"]
-    assert [n["run_id"] for n in result["notify"]] == [first_up]
-    with pytest.raises(Exception, match="1 new confirmed regression"):
+    assert sorted((n["metric"], n["run_id"]) for n in result["notify"]) == [
+        ("p50_ms", first_up), ("p95_ms", first_up), ("p99_ms", first_up)], "the whole distribution moved"
+    with pytest.raises(Exception, match="3 new confirmed regression"):
         task.notify_regressions(result)
 
     again = judge(hook, history[:40])
@@ -80,7 +81,7 @@ def test_an_acknowledgement_survives_redetection_and_stops_the_notification(hook
     [found] = [f for f in findings(hook).values() if f["kind"] == "regression"]
     assert (found["state"], found["acknowledged_by"], found["ack_note"]) == (
         "acknowledged", "alice", "known: new TLS library")
-    assert result["notify"] == []
+    assert "p95_ms" not in {n["metric"] for n in result["notify"]}, "only p50 and p99 were not acknowledged"
     judge(hook, history)
     assert [f["state"] for f in findings(hook).values() if f["kind"] == "regression"] == ["acknowledged"]
 
@@ -95,3 +96,19 @@ def test_a_rederived_backfill_reevaluates_the_change_points(hook):
                               scheduled=True) for i in range(10)]
     judge(hook, rederived)
     assert not any(k[0] == "regression" for k in findings(hook)), "the stale change point was removed"
+
+
+def test_perf_trends_notifies_in_its_own_task_after_analyse_without_retries():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "dags" / "perf_trends_dag.py"
+    spec = importlib.util.spec_from_file_location("perf_trends_dag_notify_under_test", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dag = module.perf_trends()
+    notify = dag.get_task("notify_regressions")
+    assert notify.retries == 0, "a retry would alert again"
+    assert notify.upstream_task_ids == {"analyse"}
+    assert dag.get_task("apply_retention").upstream_task_ids == {"analyse"}

@@ -50,7 +50,7 @@ def test_the_endpoint_marks_change_points_and_outliers_apart_and_the_overview_pu
                                                   "endpoint": "/healthz", "window": "all"}).json()
         overview = api.get("/api/overview").json()["rows"]
         listed = api.get("/api/regressions").json()["changepoints"]
-    marks = {(m["kind"], m["run_id"]): m["state"] for m in series["changepoints"]}
+    marks = {(m["kind"], m["run_id"]): m["state"] for m in series["changepoints"] if m["metric"] == "p95_ms"}
     assert marks[("regression", stored[30]["run_id"])] == "confirmed"
     assert marks[("outlier", stored[25]["run_id"])] == "suspected"
     assert [r["endpoint"] for r in overview] == ["/healthz", "/flat"]
@@ -69,7 +69,7 @@ def test_acknowledging_needs_edit_access_and_shows_as_acknowledged(stored):
         answer = editor.post("/api/regressions/ack", params=ack)
         assert answer.status_code == 200 and answer.json()["by"] == "alice"
         listed = editor.get("/api/regressions").json()["changepoints"]
-    [regression] = [f for f in listed if f["kind"] == "regression"]
+    [regression] = [f for f in listed if f["kind"] == "regression" and f["metric"] == "p95_ms"]
     assert (regression["state"], regression["ack_note"], regression["acknowledged_by"]) == (
         "acknowledged", "new TLS library, expected", "alice")
 
@@ -80,6 +80,8 @@ def test_the_pages_show_the_change_points_and_confirmed_regressions(stored):
                                             "endpoint": "/healthz", "window": "all"}).text
         overview = api.get("/").text
     assert 'id="changepoints-table"' in page
-    assert f'data-kind="regression" data-state="confirmed" data-run-id="{stored[30]["run_id"]}"' in page
-    assert f'data-kind="outlier" data-state="suspected" data-run-id="{stored[25]["run_id"]}"' in page
+    assert (f'data-metric="p95_ms" data-kind="regression" data-state="confirmed" '
+            f'data-run-id="{stored[30]["run_id"]}"') in page
+    assert (f'data-metric="p95_ms" data-kind="outlier" data-state="suspected" '
+            f'data-run-id="{stored[25]["run_id"]}"') in page
     assert overview.index("confirmed regression</span>") < overview.index("/flat")

@@ -47,7 +47,7 @@
     traces.push(marked((p) => p.regression, "regression", "x-thin-open", "#c62828"));
     // perf_trends' change points (the first run of a new level) apart from single-night outliers
     const found = new Map();
-    (data.changepoints || []).forEach((c) => found.set(c.kind + " " + c.run_id, c));
+    (data.changepoints || []).filter((c) => c.metric === "p95_ms").forEach((c) => found.set(c.kind + " " + c.run_id, c));
     const has = (kind, test) => (p) => {
       const c = found.get(kind + " " + p.run_id);
       return c !== undefined && (!test || test(c));
