@@ -8,7 +8,7 @@ a regression was notified) survives any number of re-detections.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -76,11 +76,17 @@ class ChangepointsConnection:
                     (*(key[c] for c in SERIES_KEY), kind, run_id),
                 )
 
-    def take_notifications(self) -> list[dict[str, Any]]:
-        """Confirmed regressions never notified nor acknowledged: marked notified and returned (once)."""
+    def take_notifications(self, confirmed_by: Collection[str]) -> list[dict[str, Any]]:
+        """Confirmed regressions never notified nor acknowledged whose confirming run is one of
+        ``confirmed_by`` (the runs just judged: an old change point found again when the history
+        window moves is not news): marked notified and returned (once)."""
         m = self._mark
-        where = "kind = 'regression' AND state = 'confirmed' AND notified_at IS NULL AND acknowledged_at IS NULL"
-        self._cur.execute(f"SELECT {', '.join(SHOWN_COLUMNS)} FROM perf_changepoints WHERE {where}")
+        runs = sorted(confirmed_by)
+        if not runs:
+            return []
+        where = ("kind = 'regression' AND state = 'confirmed' AND notified_at IS NULL AND acknowledged_at IS NULL "
+                 f"AND confirmed_run_id IN ({', '.join([m] * len(runs))})")
+        self._cur.execute(f"SELECT {', '.join(SHOWN_COLUMNS)} FROM perf_changepoints WHERE {where}", tuple(runs))
         found = [dict(zip(SHOWN_COLUMNS, record, strict=True)) for record in self._cur.fetchall()]
         for row in found:
             self._cur.execute(

@@ -40,7 +40,7 @@ def evaluate_changepoints(hook: DbApiHook, rows: Sequence[Mapping[str, Any]]) ->
                 findings = series_findings(history, metric, [None if i is None else i[percentile] for i in intervals])
                 repo.replace_series({**endpoint_key, "metric": metric}, findings)
                 counted += len(findings)
-        notify = repo.take_notifications()
+        notify = repo.take_notifications({str(r["run_id"]) for r in rows})
     for row in notify:
         log.warning("confirmed %s regression: service=%s endpoint=%s from run %s (%+.1f%%, z=%.1f)", row["metric"],
                     row["service"], row["endpoint"], row["run_id"], 100 * float(row["effect"]), float(row["z"]))

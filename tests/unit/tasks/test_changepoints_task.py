@@ -112,3 +112,13 @@ def test_perf_trends_notifies_in_its_own_task_after_analyse_without_retries():
     assert notify.retries == 0, "a retry would alert again"
     assert notify.upstream_task_ids == {"analyse"}
     assert dag.get_task("apply_retention").upstream_task_ids == {"analyse"}
+
+
+def test_a_change_point_is_news_only_when_a_judged_run_confirmed_it(hook):
+    history = nights([100.0] * 30 + [150.0] * 10, seed=12)
+    quiet = judge(hook, history)  # judged for night 39: the step was confirmed by night 32, long ago
+    assert findings(hook)[("regression", history[30]["run_id"])]["state"] == "confirmed"
+    assert quiet["notify"] == [], "an old change point found again (the history window moved) is not news"
+
+    rederived = task.evaluate_changepoints(hook, [history[32]])  # a backfill re-derived the confirming night
+    assert {(n["metric"], n["run_id"]) for n in rederived["notify"]} >= {("p95_ms", history[30]["run_id"])}
