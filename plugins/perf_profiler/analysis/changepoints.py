@@ -2,24 +2,27 @@
 
 The method (documented with its measured error rates in the README, measured by ``bench/changepoints.py``):
 
-* Work on ``log(p95)`` (a +10 % step is the same shift at 5 ms and at 5 s; night-to-night noise of
-  latencies is multiplicative).
+* Work on the log of the percentile (a +10 % step is the same shift at 5 ms and at 5 s; the
+  night-to-night noise of latencies is multiplicative).
 * **Sequential two-sample test, one pass over the nights.** At night ``t`` every candidate start
-  ``c`` of a new level with ``CONFIRM_RUNS <= t - c + 1 <= MAX_AFTER`` runs after it is compared with
-  the current level: up to ``WINDOW`` runs before ``c``, none before the last accepted change point,
-  at least ``MIN_HISTORY`` of them. The statistic is the difference of the two means over its
-  standard error, ``z = (mean_after - mean_before) / (s * sqrt(1/L + 1/W))``, where ``s`` is the
-  standard deviation of the level's own runs — the history holds the night-to-night noise that no
-  single histogram shows. The candidate with the largest ``|z|`` is the change point when
-  ``|z| >= Z`` (one-sided p-value ``P_VALUE``).
-* **Minimum effect and confirmation.** The shift must also be at least ``MIN_EFFECT`` (relative,
-  5 %), and the median of the last ``CONFIRM_RUNS`` runs must be beyond the old level by
-  ``MIN_EFFECT`` in the same direction: a one-night spike can never be a change point, however
-  large (it is an *outlier*, see ``analysis.quantile_ci``).
-* **Attribution**: the change point is ``c``, the first run of the new level (not the night the
-  test first passed, ``confirmed_at``). A change upwards is a regression, downwards an improvement.
-* **Drift**: the mean of the last ``DRIFT_SPAN`` runs against the mean of ``DRIFT_SPAN`` runs
-  ``DRIFT_RUNS`` runs earlier, same test and minimum effect (a creep that no single step explains).
+  ``c`` of a new level, ``L = t - c + 1`` runs ago (``confirm_runs <= L <= max_after``), is compared
+  with the current level: up to ``window`` runs before ``c``, none before the last accepted change
+  point, at least ``min_history`` of them (``W``). The statistic is the difference of the means over
+  its standard error, ``z = (mean_after - mean_before) / (s * sqrt(1/L + 1/W))``, ``s`` the standard
+  deviation of the level's own runs: the history holds the night-to-night noise that no single
+  histogram shows.
+* **Significance, minimum effect, confirmation.** A candidate passes when, with the after segment's
+  most extreme run left out, ``z >= z(p_value) * sqrt(1 + 1/(L-1))`` (stricter for short segments)
+  and the shift is at least ``min_effect``, and the median of the after segment is beyond the old
+  level by ``min_effect`` too: neither one spike nor a spike plus one new run can pass (a lone
+  extreme night is an *outlier*, ``analysis.quantile_ci``).
+* **Attribution**: the change point is the first run of the new level, located among the candidates
+  (every ``L >= 2``) by the largest trimmed shift weighted as a two-sample statistic with one spread
+  for all (``shift * sqrt(L'W/(L'+W))``); when that start is fewer than ``confirm_runs`` runs ago
+  the decision waits for its runs. ``confirmed_at`` is the night the test first passed. Upwards is a
+  regression, downwards an improvement.
+* **Drift**: the mean of the last ``drift_span`` runs against the mean of ``drift_span`` runs
+  ``drift_runs`` runs earlier, same test and minimum effect (a creep that no single step explains).
 
 Everything is vectorised over many series at once (the bench runs thousands; the task one):
 ``scan`` takes an ``(S, T)`` array. numpy only (a permutation test as E-Divisive/Otava uses, or
