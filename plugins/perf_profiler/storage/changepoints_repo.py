@@ -76,6 +76,19 @@ class ChangepointsConnection:
                     (*(key[c] for c in SERIES_KEY), kind, run_id),
                 )
 
+    def level_start(self, key: Mapping[str, Any], at: Any) -> str | None:
+        """When the level of the series ``key`` (with ``metric``) current at ``at`` started: the time of
+        its latest change point (regression or improvement, not a suspect night) at or before ``at``."""
+        m = self._mark
+        self._cur.execute(
+            f"SELECT measured_at FROM perf_changepoints WHERE {_where(SERIES_KEY, m)} "
+            f"AND kind IN ('regression', 'improvement') AND state <> 'suspected' AND measured_at <= {m} "
+            "ORDER BY measured_at DESC LIMIT 1",
+            (*(key[c] for c in SERIES_KEY), timestamp_text(at, "at")),
+        )
+        found = self._cur.fetchone()
+        return None if found is None or found[0] is None else timestamp_text(found[0], "measured_at")
+
     def take_notifications(self, confirmed_by: Collection[str]) -> list[dict[str, Any]]:
         """Confirmed regressions never notified nor acknowledged whose confirming run is one of
         ``confirmed_by`` (the runs just judged: an old change point found again when the history

@@ -5,8 +5,9 @@ rows of those DAGs; the tenant is a filter, not a security boundary. The SQL (``
 aggregates on the server and binds every value. Before the migrations ran (no schema, or one
 older than the ``origin`` column of 007) every read returns "no data": an empty result or None.
 
-"Baseline" is ``analysis.trends.baseline`` over the runs before the latest, as ``perf_trends``
-judges regressions: one definition, so a better detector changes every view at once.
+"Baseline" is ``analysis.trends.baseline`` over the runs before the latest since the current level
+started (the latest change point ``perf_trends`` found), as ``perf_trends`` judges regressions: one
+definition, so a better detector changes every view at once.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ __all__ = [
     "changepoints",
     "endpoint_series",
     "latency_histogram",
+    "level_starts",
     "overview",
     "run_rows",
     "tenants",
@@ -79,13 +81,26 @@ def overview(hook: DbApiHook, tenant: str, dag_ids: Collection[str]) -> list[dic
     """Every readable DAG × service × endpoint of ``tenant``: its latest run, trend and baseline, worst first."""
     records = _read(hook, q.OVERVIEW_SQL, [tenant, RECENT_RUNS], dag_ids)
     rows = [dict(zip(q.OVERVIEW_COLUMNS, record, strict=True)) for record in records or ()]
-    summaries = [_summary(list(runs))
-                 for _, runs in groupby(rows, key=lambda r: (r["dag_id"], r["service"], r["endpoint"]))]
-    confirmed = {(c["dag_id"], c["service"], c["endpoint"]) for c in changepoints(hook, tenant, dag_ids)
+    found = changepoints(hook, tenant, dag_ids) if rows else []
+    starts = level_starts(found)
+    summaries = [_summary(list(runs), starts.get(key))
+                 for key, runs in groupby(rows, key=lambda r: (r["dag_id"], r["service"], r["endpoint"]))]
+    confirmed = {(c["dag_id"], c["service"], c["endpoint"]) for c in found
                  if c["kind"] == "regression" and c["state"] == "confirmed"}
     for summary in summaries:
         summary["confirmed_regression"] = (summary["dag_id"], summary["service"], summary["endpoint"]) in confirmed
     return sorted(summaries, key=_worst_first)
+
+
+def level_starts(found: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str, str], str]:
+    """(dag_id, service, endpoint) -> when its current p95 level started: the latest p95 change point
+    (a regression or an improvement, not a suspect night) among ``found`` (``changepoints``)."""
+    starts: dict[tuple[str, str, str], str] = {}
+    for c in found:
+        if c["metric"] == "p95_ms" and c["kind"] in ("regression", "improvement") and c["state"] != "suspected":
+            key = (c["dag_id"], c["service"], c["endpoint"])
+            starts[key] = max(starts.get(key, ""), c["measured_at"])
+    return starts
 
 
 def changepoints(hook: DbApiHook, tenant: str, dag_ids: Collection[str], *, dag_id: str | None = None,
@@ -154,14 +169,16 @@ def latency_histogram(hook: DbApiHook, *, tenant: str, dag_id: str, service: str
 
 
 # --------------------------------------------------------------------------- helpers
-def _summary(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One overview row from an endpoint's recent runs as fetched (newest first).
+def _summary(records: Sequence[dict[str, Any]], level_start: str | None = None) -> dict[str, Any]:
+    """One overview row from an endpoint's recent runs as fetched (newest first); its baseline from
+    the runs of the current level (since ``level_start``, the latest change point), as perf_trends judges.
 
     Only the latest run is normalised whole; of the others the trend needs two columns.
     """
     latest = normalise_row(records[0])
     runs = [latest, *(normalise_row({"measured_at": r["measured_at"], "p95_ms": r["p95_ms"]}) for r in records[1:])]
-    base = trends.baseline([run["p95_ms"] for run in runs[1:trends.WINDOW + 1]])
+    level = [run["p95_ms"] for run in runs[1:] if level_start is None or run["measured_at"] >= level_start]
+    base = trends.baseline(level[:trends.WINDOW])
     p95, budget, ago = latest["p95_ms"], latest["budget_p95_ms"], _number(latest["p95_7d_ago_ms"])
     headroom = None if budget is None else round(budget - p95, 2)
     return {

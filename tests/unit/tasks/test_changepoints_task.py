@@ -122,3 +122,18 @@ def test_a_change_point_is_news_only_when_a_judged_run_confirmed_it(hook):
 
     rederived = task.evaluate_changepoints(hook, [history[32]])  # a backfill re-derived the confirming night
     assert {(n["metric"], n["run_id"]) for n in rederived["notify"]} >= {("p95_ms", history[30]["run_id"])}
+
+
+def test_the_baseline_is_the_level_since_the_latest_change_point(hook):
+    from perf_profiler.storage import dashboard_repo
+    from perf_profiler.tasks import trends
+
+    history = nights([100.0] * 30 + [150.0] * 7, seed=13)
+    upsert_metrics(hook, history)
+    task.evaluate_changepoints(hook, history[:-1])  # the step at night 30 is known before night 36 is judged
+    found = trends.analyse_trends([{"dag_id": "perf_profiler", "tenant_id": "default",
+                                    "source_run_ids": [history[-1]["run_id"]]}])
+    # over the last 20 runs (14 at 100 ms) night 36 would be a regression; against its level it is not
+    assert found["regressions"] == []
+    [row] = dashboard_repo.overview(hook, "default", {"perf_profiler"})
+    assert row["baseline_p95_ms"] == pytest.approx(150, rel=0.03)
