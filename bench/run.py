@@ -22,12 +22,14 @@ to CPU 0 and the servers (nginx, the stall server) to CPU 1 with ``taskset``.
 (h) the probe engines (``bench/engines.py``): fast vs aiohttp vs hey vs wrk closed loop on one core,
     the fast open loop at 20k and 50k req/s with a scheduling-jitter control, CPU per 1,000 requests
     at 1,000 req/s.
+(i) regressions you can trust: the change-point detector vs the old median+MAD rule on thousands of seeded
+    synthetic series, scenarios A and B of issue 15 (``bench/changepoints.py``).
 
 Writes ``bench/results/latest.json`` (every number, the machine, the targets) and
 ``bench/results/latest.md`` (the table), and prints the table. With ``--only``, the rows not run
 this time are carried over from the previous ``latest.json`` (``carried_over`` says from when).
 
-    .venv/bin/python bench/run.py [--quick] [--rounds 2] [--only a,b,c,d,e,f,g,h]
+    .venv/bin/python bench/run.py [--quick] [--rounds 2] [--only a,b,c,d,e,f,g,h,i]
 """
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 PLUGINS = REPO / "plugins"
 sys.path.insert(0, str(PLUGINS))
+import changepoints as changepoints_bench  # type: ignore[import-not-found]  # noqa: E402  (rows i)
 import progress_overhead  # type: ignore[import-not-found]  # noqa: E402  (row f; bench/ is the script's folder)
 
 PG_DSN = os.environ.get("PERF_PROFILER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -609,6 +612,7 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
     if f and "skipped" not in f:
         out.update(_dashboard().dashboard_targets(f))
     out.update(progress_overhead.targets(results.get("g")))
+    out.update(changepoints_bench.targets(results.get("i")))
     return out
 
 
@@ -698,6 +702,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines.extend(progress_overhead.rows(r.get("g")))
     if r.get("h"):
         lines.extend(_engines().markdown_rows(r["h"]))
+    lines.extend(changepoints_bench.rows(r.get("i")))
     carried = report.get("carried_over")
     if carried:
         lines.append("")
@@ -732,7 +737,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="perf-profiler benchmark suite (see the module docstring)")
     parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test of the suite)")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--only", default="a,b,c,d,e,f,g,h", help="comma-separated subset of a,b,c,d,e,f,g,h")
+    parser.add_argument("--only", default="a,b,c,d,e,f,g,h,i", help="comma-separated subset of a,b,c,d,e,f,g,h,i")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     quick = args.quick
@@ -749,6 +754,7 @@ def main(argv: list[str] | None = None) -> int:
         ("f", lambda: _dashboard().bench_dashboard(PG_DSN, 50, 1000 if quick else 10_000, 3 if quick else 7)),
         ("g", lambda: progress_overhead.bench(cpus, nginx, 3.0 if quick else 10.0, 1 if quick else args.rounds, log)),
         ("h", lambda: _engines().bench_engines(cpus, quick, 1 if quick else args.rounds + 1)),
+        ("i", lambda: changepoints_bench.bench(500 if quick else 4000, log)),
     ]
     for key, step in steps:
         if key in only:

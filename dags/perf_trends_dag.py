@@ -5,8 +5,11 @@ Runs whenever `perf_profiler` stores metrics (it is scheduled on the Asset
 `x-perf-profiler://perf_metrics`). For every stored row it compares the p95 with the same
 tenant × service × endpoint over its last 20 runs — robust baseline: median + max(3 × 1.4826 ×
 MAD, 10 %, 1 ms) — records regressions in `perf_regressions`, refreshes `perf_daily_rollup`,
-and analysts read both through the stable view `perf_analytics_v1`. Its log shows, per endpoint,
-the new p95 vs the baseline vs the p95 of 7 days earlier, and a warning per regression.
+and analysts read both through the stable view `perf_analytics_v1`. It also judges each touched
+series as a whole for **change points** (`perf_changepoints`: regressions attributed to the first run
+of the new level, suspected / confirmed / recovered / acknowledged; improvements; outliers; drift);
+`notify_regressions` fails once for each new confirmed regression, so existing alerting fires.
+Its log shows, per endpoint, the new p95 vs the baseline vs the p95 of 7 days earlier, and a warning per regression.
 
 Then `apply_retention` prunes what the `[perf_profiler]` retention
 settings call old: histograms of perf_metrics rows (`histogram_retention_days`, default 90; the
@@ -47,7 +50,17 @@ def perf_trends():
 
         return retention.apply_retention()
 
-    analyse() >> apply_retention()
+    # fails once per new confirmed regression (no retries: a retry would alert again), so that existing
+    # Airflow alerting fires; acknowledged regressions are never handed to it (tasks/changepoints.py)
+    @task(multiple_outputs=False, retries=0, execution_timeout=timeouts.execution_timeout("notify_regressions"))
+    def notify_regressions(result: dict) -> int:
+        from perf_profiler.tasks import changepoints
+
+        return changepoints.notify_regressions(result)
+
+    analysed = analyse()
+    analysed >> apply_retention()
+    notify_regressions(analysed)
 
 
 perf_trends()

@@ -48,7 +48,8 @@ LATEST_RUN = f"manual__{NOW.isoformat()}"
 #: A value for every query or path parameter a route of the app may take (a new one must be added);
 #: ``name``: a file of ui.assets' static route.
 SAMPLE = {"tenant": "default", "dag_id": "perf_profiler", "service": "registry", "endpoint": "/healthz",
-          "run_id": LATEST_RUN, "window": "all", "name": "perf.css"}
+          "run_id": LATEST_RUN, "window": "all", "name": "perf.css", "note": "known",
+          "metric": "p95_ms"}
 REFUSED = (401, 403)
 
 

@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="perf-profiler", description=DESCRIPTION, formatter_class=formatter)
     parser.add_argument("--version", action="version", version=f"perf-profiler {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from perf_profiler.cli import install_dags, outbox, probe_args, validate  # each command in its module
+    from perf_profiler.cli import install_dags, outbox, probe_args, regressions, validate  # each in its module
 
     probe_args.register(sub, formatter).set_defaults(func=_probe)
     validate.register(sub)
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="run the demo end to end (what `make demo` does)").set_defaults(func=_demo)
     install_dags.register(sub)
     outbox.register(sub)
+    regressions.register(sub)
     for command in sub.choices.values():  # a subcommand's own usage on its errors
         command.set_defaults(usage_error=command.error)
     return parser

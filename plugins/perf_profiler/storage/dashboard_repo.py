@@ -5,8 +5,9 @@ rows of those DAGs; the tenant is a filter, not a security boundary. The SQL (``
 aggregates on the server and binds every value. Before the migrations ran (no schema, or one
 older than the ``origin`` column of 007) every read returns "no data": an empty result or None.
 
-"Baseline" is ``analysis.trends.baseline`` over the runs before the latest, as ``perf_trends``
-judges regressions: one definition, so a better detector changes every view at once.
+"Baseline" is ``analysis.trends.baseline`` over the runs before the latest since the current level
+started (the latest change point ``perf_trends`` found), as ``perf_trends`` judges regressions: one
+definition, so a better detector changes every view at once.
 """
 from __future__ import annotations
 
@@ -31,8 +32,10 @@ __all__ = [
     "REQUIRED_MIGRATION",
     "EndpointSeries",
     "StoredHistogram",
+    "changepoints",
     "endpoint_series",
     "latency_histogram",
+    "level_starts",
     "overview",
     "run_rows",
     "tenants",
@@ -42,6 +45,10 @@ __all__ = [
 RECENT_RUNS = max(30, trends.WINDOW + 1)
 #: The migration the reads need (007 added ``origin`` and ``rederived_at``).
 REQUIRED_MIGRATION = 7
+#: The migration that added ``perf_changepoints`` (issue 15).
+CHANGEPOINTS_MIGRATION = 15
+_CHANGEPOINT_COLUMNS = ("dag_id", "service", "endpoint", "metric", "kind", "run_id", "measured_at", "state",
+                        "effect", "acknowledged_at", "acknowledged_by", "ack_note")
 _EPOCH = "1970-01-01T00:00:00.000000+00:00"
 _RUN_COLUMNS = ("tenant_id", "service", "endpoint", "method", "p50_ms", "p95_ms", "p99_ms", "throughput",
                 "error_rate", "verdict", "budget_p95_ms", "client_saturated", "origin", "measured_at")
@@ -54,6 +61,7 @@ class EndpointSeries:
     points: list[dict[str, Any]] = field(default_factory=list)
     regressions: list[dict[str, Any]] = field(default_factory=list)
     budget_p95_ms: float | None = None
+    changepoints: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -73,9 +81,47 @@ def overview(hook: DbApiHook, tenant: str, dag_ids: Collection[str]) -> list[dic
     """Every readable DAG × service × endpoint of ``tenant``: its latest run, trend and baseline, worst first."""
     records = _read(hook, q.OVERVIEW_SQL, [tenant, RECENT_RUNS], dag_ids)
     rows = [dict(zip(q.OVERVIEW_COLUMNS, record, strict=True)) for record in records or ()]
-    summaries = [_summary(list(runs))
-                 for _, runs in groupby(rows, key=lambda r: (r["dag_id"], r["service"], r["endpoint"]))]
+    found = changepoints(hook, tenant, dag_ids) if rows else []
+    starts = level_starts(found)
+    summaries = [_summary(list(runs), starts.get(key))
+                 for key, runs in groupby(rows, key=lambda r: (r["dag_id"], r["service"], r["endpoint"]))]
+    confirmed = {(c["dag_id"], c["service"], c["endpoint"]) for c in found
+                 if c["kind"] == "regression" and c["state"] == "confirmed"}
+    for summary in summaries:
+        summary["confirmed_regression"] = (summary["dag_id"], summary["service"], summary["endpoint"]) in confirmed
     return sorted(summaries, key=_worst_first)
+
+
+def level_starts(found: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str, str], str]:
+    """(dag_id, service, endpoint) -> when its current p95 level started: the latest p95 change point
+    (a regression or an improvement, not a suspect night) among ``found`` (``changepoints``)."""
+    starts: dict[tuple[str, str, str], str] = {}
+    for c in found:
+        if c["metric"] == "p95_ms" and c["kind"] in ("regression", "improvement") and c["state"] != "suspected":
+            key = (c["dag_id"], c["service"], c["endpoint"])
+            starts[key] = max(starts.get(key, ""), c["measured_at"])
+    return starts
+
+
+def changepoints(hook: DbApiHook, tenant: str, dag_ids: Collection[str], *, dag_id: str | None = None,
+                 service: str | None = None, endpoint: str | None = None) -> list[dict[str, Any]]:
+    """The change points, outliers and drift ``perf_trends`` found (``storage.changepoints_repo``) of
+    readable DAGs, optionally of one endpoint; state ``acknowledged`` once someone acknowledged one.
+    Confirmed unacknowledged regressions first, then newest first."""
+    where = "".join(f" AND {column} = {{m}}" for column, value in
+                    (("dag_id", dag_id), ("service", service), ("endpoint", endpoint)) if value is not None)
+    sql = (f"SELECT {', '.join(_CHANGEPOINT_COLUMNS)} FROM perf_changepoints WHERE tenant_id = {{m}}{where} "
+           "AND dag_id IN ({dags}) ORDER BY CASE WHEN kind = 'regression' AND state = 'confirmed' "
+           "AND acknowledged_at IS NULL THEN 0 ELSE 1 END, measured_at DESC")
+    params = [tenant, *(v for v in (dag_id, service, endpoint) if v is not None)]
+    found = []
+    for record in _read(hook, sql, params, dag_ids, CHANGEPOINTS_MIGRATION) or ():
+        row = normalise_row(dict(zip(_CHANGEPOINT_COLUMNS, record, strict=True)))
+        row["effect"] = float(row["effect"])
+        if row["acknowledged_at"] is not None:
+            row["state"], row["acknowledged_at"] = "acknowledged", timestamp_text(row["acknowledged_at"], "at")
+        found.append(row)
+    return found
 
 
 def endpoint_series(hook: DbApiHook, *, tenant: str, dag_id: str, service: str, endpoint: str,
@@ -95,7 +141,8 @@ def endpoint_series(hook: DbApiHook, *, tenant: str, dag_id: str, service: str, 
             regressions.append({"run_id": row["run_id"], "measured_at": row["measured_at"], "p95_ms": row["p95_ms"],
                                 "baseline_p95_ms": _number(baseline), "threshold_ms": _number(threshold)})
     budget = points[-1]["budget_p95_ms"] if points else None
-    return EndpointSeries(points, regressions, budget)
+    marks = changepoints(hook, tenant, dag_ids, dag_id=dag_id, service=service, endpoint=endpoint)
+    return EndpointSeries(points, regressions, budget, marks)
 
 
 def run_rows(hook: DbApiHook, *, dag_id: str, run_id: str, dag_ids: Collection[str]) -> list[dict[str, Any]]:
@@ -122,14 +169,16 @@ def latency_histogram(hook: DbApiHook, *, tenant: str, dag_id: str, service: str
 
 
 # --------------------------------------------------------------------------- helpers
-def _summary(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One overview row from an endpoint's recent runs as fetched (newest first).
+def _summary(records: Sequence[dict[str, Any]], level_start: str | None = None) -> dict[str, Any]:
+    """One overview row from an endpoint's recent runs as fetched (newest first); its baseline from
+    the runs of the current level (since ``level_start``, the latest change point), as perf_trends judges.
 
     Only the latest run is normalised whole; of the others the trend needs two columns.
     """
     latest = normalise_row(records[0])
     runs = [latest, *(normalise_row({"measured_at": r["measured_at"], "p95_ms": r["p95_ms"]}) for r in records[1:])]
-    base = trends.baseline([run["p95_ms"] for run in runs[1:trends.WINDOW + 1]])
+    level = [run["p95_ms"] for run in runs[1:] if level_start is None or run["measured_at"] >= level_start]
+    base = trends.baseline(level[:trends.WINDOW])
     p95, budget, ago = latest["p95_ms"], latest["budget_p95_ms"], _number(latest["p95_7d_ago_ms"])
     headroom = None if budget is None else round(budget - p95, 2)
     return {
@@ -147,9 +196,10 @@ def _summary(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _worst_first(row: dict[str, Any]) -> tuple[Any, ...]:
-    """Failing before passing, then the smallest headroom (rows without a budget last)."""
+    """Confirmed regressions first, then failing before passing, then the smallest headroom (rows
+    without a budget last)."""
     pct = row["headroom_pct"]
-    return (row["verdict"] != "fail", pct is None, pct if pct is not None else 0.0,
+    return (not row.get("confirmed_regression"), row["verdict"] != "fail", pct is None, pct if pct is not None else 0.0,
             row["dag_id"], row["service"], row["endpoint"])
 
 
@@ -158,7 +208,7 @@ def _number(value: Any) -> float | None:
 
 
 def _read(hook: DbApiHook, template: str | Mapping[Dialect, str], params: list[Any],
-          dag_ids: Collection[str]) -> list[tuple[Any, ...]] | None:
+          dag_ids: Collection[str], required: int = REQUIRED_MIGRATION) -> list[tuple[Any, ...]] | None:
     """Run one read (a template, or one per dialect) with ``dag_ids`` bound into its ``{dags}``
     list; None before the migrations ran. A ``{dags}`` list without a readable DAG returns []
     without asking the database.
@@ -168,7 +218,7 @@ def _read(hook: DbApiHook, template: str | Mapping[Dialect, str], params: list[A
     if "{dags}" in sql and not dags:
         return []
     statement = sql.format(m=mark, dags=", ".join([mark] * len(dags)))
-    with _cursor(hook) as cur:
+    with _cursor(hook, required) as cur:
         if cur is None:
             return None
         cur.execute(statement, [*params, *dags])
@@ -176,15 +226,15 @@ def _read(hook: DbApiHook, template: str | Mapping[Dialect, str], params: list[A
 
 
 @contextmanager
-def _cursor(hook: DbApiHook) -> Iterator[Any]:
-    """A read-only cursor, or None when the schema the reads need is not there yet."""
+def _cursor(hook: DbApiHook, required: int = REQUIRED_MIGRATION) -> Iterator[Any]:
+    """A read-only cursor, or None when the schema the read needs (migration ``required``) is not there yet."""
     dialect, mark = dialect_of(hook), hook.placeholder
     with closing(hook.get_conn()) as conn, closing(conn.cursor()) as cur:
         try:
             cur.execute(TABLE_EXISTS_SQL[dialect].format(mark=mark), (VERSION_TABLE,))
             ready = bool(cur.fetchone()[0])
             if ready:
-                cur.execute(f"SELECT count(*) FROM {VERSION_TABLE} WHERE version = {mark}", (REQUIRED_MIGRATION,))
+                cur.execute(f"SELECT count(*) FROM {VERSION_TABLE} WHERE version = {mark}", (required,))
                 ready = bool(cur.fetchone()[0])
             yield cur if ready else None
         finally:

@@ -18,6 +18,7 @@ from perf_profiler.storage.row_binding import timestamp_text
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
+_EPOCH = "1970-01-01T00:00:00.000000+00:00"
 _DAY_COLUMNS = ("p95_ms", "requests", "error_count", "throughput", "verdict")
 
 
@@ -28,14 +29,16 @@ class TrendsConnection:
         self._cur = cur
         self._mark = mark
 
-    def p95_history(self, row: Mapping[str, Any], limit: int) -> list[float]:
-        """The p95 of the ``limit`` latest earlier runs of the row's tenant × DAG × service × endpoint."""
+    def p95_history(self, row: Mapping[str, Any], limit: int, since: str | None = None) -> list[float]:
+        """The p95 of the ``limit`` latest earlier runs of the row's tenant × DAG × service × endpoint
+        (measured at or after ``since``, the start of the current level, when given)."""
         m = self._mark
         self._cur.execute(
             f"SELECT p95_ms FROM perf_metrics WHERE tenant_id = {m} AND dag_id = {m} AND service = {m} "
-            f"AND endpoint = {m} AND measured_at < {m} AND id <> {m} ORDER BY measured_at DESC LIMIT {m}",
-            (row["tenant_id"], row["dag_id"], row["service"], row["endpoint"], row["measured_at"], row["id"],
-             int(limit)),
+            f"AND endpoint = {m} AND measured_at < {m} AND measured_at >= {m} AND id <> {m} "
+            f"ORDER BY measured_at DESC LIMIT {m}",
+            (row["tenant_id"], row["dag_id"], row["service"], row["endpoint"], row["measured_at"],
+             timestamp_text(since or _EPOCH, "since"), row["id"], int(limit)),
         )
         return [float(value) for (value,) in self._cur.fetchall()]
 

@@ -24,6 +24,9 @@ def analyse_trends(asset_extras: Sequence[Mapping[str, Any]], conn_id: str = DEF
     hook = migrated_hook(conn_id)
     rows = [row for extra in asset_extras for run_id in extra.get("source_run_ids", [])
             for row in fetch_metrics(hook, dag_id=extra["dag_id"], run_id=run_id, tenant_id=extra["tenant_id"])]
+    from perf_profiler.tasks.changepoints import evaluate_changepoints
+
+    changes = evaluate_changepoints(hook, rows)  # first: the baseline is the level since the latest change point
     regressions = detect_regressions(hook, rows)
     for found in regressions:
         log.warning("p95 regression: service=%s endpoint=%s run %s p95=%.2fms baseline=%.2fms threshold=%.2fms",
@@ -31,24 +34,28 @@ def analyse_trends(asset_extras: Sequence[Mapping[str, Any]], conn_id: str = DEF
                     found["baseline_p95_ms"], found["threshold_ms"])
     days = roll_up_days(hook, rows)
     log.info("perf_trends: %s rows judged, %s regressions, %s daily rollups updated", len(rows), len(regressions), days)
-    return {"rows": len(rows), "regressions": regressions, "rollups": days}
+    return {"rows": len(rows), "regressions": regressions, "rollups": days, **changes}
 
 
 def detect_regressions(hook: DbApiHook, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Judge each row against its history; record regressions (idempotently) and return them.
+    """Judge each row against its history since the current level started (the latest change point
+    before it, ``perf_changepoints``); record regressions (idempotently) and return them.
 
     Logs one table: per row its p95 against its baseline and against the p95 of the latest run
     measured at least ``WEEK_DAYS`` days earlier.
     """
     from perf_profiler.analysis import trends
     from perf_profiler.analysis.run_table import trend_table
+    from perf_profiler.storage.changepoints_repo import open_changepoints
     from perf_profiler.storage.trends_repo import open_trends
 
     found, judged = [], []
+    with open_changepoints(hook) as levels:  # read and closed first: SQLite allows one writer
+        starts = [levels.level_start({**row, "metric": "p95_ms"}, row["measured_at"]) for row in rows]
     with open_trends(hook) as repo:
-        for row in rows:
+        for row, since in zip(rows, starts, strict=True):
             p95_ms = float(row["p95_ms"])
-            history = repo.p95_history(row, trends.WINDOW)
+            history = repo.p95_history(row, trends.WINDOW, since)
             base = trends.baseline(history)
             regressed = trends.is_regression(p95_ms, base)
             if regressed and base is not None:

@@ -1,7 +1,8 @@
 """The JSON API of the Performance view (``/perf-profiler/api/...``): every chart's data.
 
-Every route is a GET that needs a user allowed to read DAGs (``ui.auth.require_dag_reader``) and
-returns only rows of the DAGs that user may read. Numbers are JSON numbers (latencies in ms),
+Every GET route needs a user allowed to read DAGs (``ui.auth.require_dag_reader``) and returns only
+rows of the DAGs that user may read; the one write (``POST /api/regressions/ack``) needs edit access
+to the DAG (``ui.auth.require_dag_editor``): a viewer gets 403. Numbers are JSON numbers (latencies in ms),
 times ISO-8601 UTC text. Before any run, or before the migrations ran, answers say
 ``"has_data": false`` (HTTP 200). The shapes are documented in the README ("The Performance API").
 Routes are plain ``def``: FastAPI runs them in its thread pool, so the blocking database calls
@@ -18,7 +19,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 
 from perf_profiler.storage import dashboard_repo as repo
 from perf_profiler.storage.dialect import DEFAULT_CONN_ID, get_hook
-from perf_profiler.ui.auth import ReaderDep
+from perf_profiler.ui.auth import EditorDep, ReaderDep
 
 __all__ = ["WINDOWS", "HookDep", "Window", "metrics_hook", "router"]
 
@@ -69,7 +70,34 @@ def get_endpoint(reader: ReaderDep, hook: HookDep, dag_id: str, service: str, en
                                    since=since, dag_ids=reader.dag_ids) if hook else repo.EndpointSeries())
     return {"tenant": tenant, "dag_id": dag_id, "service": service, "endpoint": endpoint, "window": window,
             "budget_p95_ms": series.budget_p95_ms, "has_data": bool(series.points), "points": series.points,
-            "regressions": series.regressions}
+            "regressions": series.regressions, "changepoints": series.changepoints}
+
+
+@router.get("/regressions")
+def get_regressions(reader: ReaderDep, hook: HookDep, tenant: str = "default") -> dict[str, Any]:
+    """The change points, outliers and drift of a tenant's readable DAGs, confirmed regressions first."""
+    found = repo.changepoints(hook, tenant, reader.dag_ids) if hook else []
+    return {"tenant": tenant, "has_data": bool(found), "changepoints": found}
+
+
+@router.post("/regressions/ack")
+def post_regression_ack(editor: EditorDep, hook: HookDep, dag_id: str, service: str, endpoint: str, run_id: str,
+                        note: str, tenant: str = "default", metric: str = "p95_ms") -> dict[str, Any]:
+    """Acknowledge the regression of one endpoint attributed to ``run_id`` (stops its notification)."""
+    from perf_profiler.storage.changepoints_repo import open_changepoints
+
+    if dag_id not in editor.dag_ids:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "no edit access to this DAG")
+    if hook is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no metrics database")
+    key = {"tenant_id": tenant, "dag_id": dag_id, "service": service, "endpoint": endpoint, "metric": metric}
+    by = str(getattr(editor.user, "get_name", lambda: editor.user)())
+    with open_changepoints(hook) as writer:
+        count = writer.acknowledge(key, run_id, by, note)
+    if not count:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no regression of this endpoint attributed to this run")
+    return {"acknowledged": True, "dag_id": dag_id, "service": service, "endpoint": endpoint, "metric": metric,
+            "run_id": run_id, "by": by, "note": note}
 
 
 @router.get("/distribution")

@@ -146,6 +146,6 @@ def test_perf_trends_runs_apply_retention_after_analyse():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     dag = module.perf_trends()
-    assert set(dag.task_ids) == {"analyse", "apply_retention"}
+    assert set(dag.task_ids) == {"analyse", "apply_retention", "notify_regressions"}
     assert dag.get_task("apply_retention").upstream_task_ids == {"analyse"}
     assert not dag.get_task("apply_retention").multiple_outputs

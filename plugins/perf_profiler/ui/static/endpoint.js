@@ -45,6 +45,18 @@
       });
     };
     traces.push(marked((p) => p.regression, "regression", "x-thin-open", "#c62828"));
+    // perf_trends' change points (the first run of a new level) apart from single-night outliers
+    const found = new Map();
+    (data.changepoints || []).filter((c) => c.metric === "p95_ms").forEach((c) => found.set(c.kind + " " + c.run_id, c));
+    const has = (kind, test) => (p) => {
+      const c = found.get(kind + " " + p.run_id);
+      return c !== undefined && (!test || test(c));
+    };
+    traces.push(marked(has("regression", (c) => c.state !== "suspected"), "change point: regression", "triangle-up-open", "#b71c1c"));
+    traces.push(marked(has("regression", (c) => c.state === "suspected"), "suspected (awaiting confirmation)", "circle-open", "#e65100"));
+    traces.push(marked(has("improvement"), "change point: improvement", "triangle-down-open", "#2e7d32"));
+    traces.push(marked(has("outlier"), "outlier (one night)", "circle-dot", "#757575"));
+    traces.push(marked(has("drift"), "drift", "star-open", "#6d4c41"));
     traces.push(marked((p) => p.origin === "rederived", "re-derived (backfill)", "diamond-open", "#6a1b9a"));
     return traces;
   }
