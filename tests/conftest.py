@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
+from collections.abc import Generator
 
 import pytest
 
@@ -14,31 +14,24 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(os.path.dirname(__file__), "..", "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", os.path.join(os.path.dirname(__file__), "..", "plugins"))
 
-PG_ADMIN_DSN = os.environ.get("PERF_PROFILER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def _pg_admin():
-    import psycopg2
-
-    conn = psycopg2.connect(PG_ADMIN_DSN)
-    conn.autocommit = True
-    return conn
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None],
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Expose each phase's report on the item (``rep_call``): the browser fixtures keep a screenshot
+    of a failed test."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
 
 
 @pytest.fixture
 def pg_database():
     """A fresh PostgreSQL database for one test; yields its URI and drops it afterwards."""
-    name = f"perf_test_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin()
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    from throwaway_pg import throwaway_databases
+
+    with throwaway_databases("perf_test", ("db",)) as uris:
+        yield uris["db"]
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import shutil
 import signal
 import tempfile
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ import pytest
 from tests.e2e.airflow_stack import REPO, AirflowStack
 from tests.e2e.metrics_db import MetricsDB
 
-from chromium import headless_chromium, page_kept_on_failure
+from chromium import artifacts_folder, headless_chromium, page_kept_on_failure
 from throwaway_pg import throwaway_databases
 
 ARTIFACTS = Path(os.environ.get("PERF_PROFILER_TEST_ARTIFACTS", REPO / "test-artifacts"))
@@ -120,20 +120,7 @@ def page(browser: Any, deployment: Deployment, artifacts: Path, request: pytest.
         yield page
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None],
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Expose each phase's report on the item (``rep_call``) for the fixtures above."""
-    report = yield
-    setattr(item, f"rep_{report.when}", report)
-    return report
-
-
 @pytest.fixture(scope="package")
 def artifacts() -> Path:
     """The screenshots folder, without the failure screenshots of an earlier run."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for stale in ARTIFACTS.glob("browser-failure-*.png"):
-        stale.unlink()
-    return ARTIFACTS
+    return artifacts_folder(ARTIFACTS, "browser-failure-*.png")

@@ -25,13 +25,13 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chromium import headless_chromium, page_kept_on_failure
+from chromium import artifacts_folder, headless_chromium, page_kept_on_failure
 from fake_insight import FakeInsight
 from servers import BenchServer
 from throwaway_pg import throwaway_databases
@@ -169,20 +169,7 @@ def page(browser, airflow: AirflowStack, artifacts: Path, request: pytest.Fixtur
         yield page
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None],
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Expose each phase's report on the item (``rep_call``) for the fixtures above."""
-    report = yield
-    setattr(item, f"rep_{report.when}", report)
-    return report
-
-
 @pytest.fixture(scope="package")
 def artifacts() -> Path:
     """The screenshots folder, without the failure screenshots of an earlier run."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for stale in ARTIFACTS.glob("e2e-failure-*.png"):
-        stale.unlink()
-    return ARTIFACTS
+    return artifacts_folder(ARTIFACTS, "e2e-failure-*.png")

@@ -49,3 +49,11 @@ def page_kept_on_failure(browser: Any, base_url: str, viewport: dict[str, int], 
             with contextlib.suppress(Exception):  # best effort: a crashed page must not hide the failure
                 page.screenshot(path=str(screenshot), full_page=True)
         context.close()
+
+
+def artifacts_folder(folder: Path, stale_failures: str) -> Path:
+    """``folder`` (created), without the failure screenshots (``stale_failures``) of an earlier run."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(stale_failures):
+        stale.unlink()
+    return folder
