@@ -121,9 +121,14 @@ def test_a_rate_the_generator_cannot_reach_is_flagged_saturated(server: BenchSer
     assert ep["scheduled"] == 10_000
     assert ep["requests"] + ep["dropped"] == ep["scheduled"]
     assert ep["client_saturated"] is True
+    # The generator falls behind as late sends, dropped sends or both, depending on the engine and
+    # how busy the machine is; each reason given must match what was measured.
+    reasons = ep["saturation_reasons"]
     latency_p99 = stats(ep["latency_hist"]).p99_ms
-    assert ep["lag_p99_ms"] > saturation_limit_ms(latency_p99), (ep["lag_p99_ms"], latency_p99)
-    assert any(reason.startswith("send lag") for reason in ep["saturation_reasons"]), ep["saturation_reasons"]
+    lagging = ep["lag_p99_ms"] > saturation_limit_ms(latency_p99)
+    assert lagging == any(r.startswith("send lag") for r in reasons), (ep["lag_p99_ms"], latency_p99, reasons)
+    assert (ep["dropped"] > 0) == any("dropped" in r for r in reasons), (ep["dropped"], reasons)
+    assert lagging or ep["dropped"] > 0, reasons
     assert stats(ep["lag_hist"]).count == ep["requests"]
 
 
