@@ -172,6 +172,11 @@ class Slot:
         else:
             self._done("protocol" if outcome == RETRY else outcome, _WHY.get(outcome, outcome))
 
+    def exchange_ok(self, status: int) -> None:
+        codes = self.recorder.status_codes
+        codes[status] = codes.get(status, 0) + 1
+        self.on_done(self, None)
+
     def connection_closed(self, conn: FastConnection) -> None:
         if self.conn is conn:
             self.conn = None

@@ -11,12 +11,16 @@ Framing is llhttp's: Content-Length, chunked, and EOF-delimited bodies (complete
 closes); 204/304 and 1xx have no body (an interim 1xx is skipped); HEAD is told apart here (llhttp
 cannot be told the request method), its response ends with its head. A body over the cap closes
 the connection at once. A response that does not keep the connection alive closes it.
+No Python call per header: the response's head is kept as received and read again (by
+:class:`_HeadReader`) only on the rare paths that need a header -- a redirect's ``Location``, and
+whether a body cut short by the server's close was EOF-delimited (complete) or not (``protocol``).
 One timer per connection: armed at the first request and re-armed to the current deadline when
 it fires early, never cancelled per request.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any, Protocol
 
 import httptools
@@ -30,6 +34,8 @@ RETRY = "->retry"  # the server closed a reused connection before answering: sen
 
 
 _FRAMING = (b"content-length", b"transfer-encoding")
+#: A response head longer than this is refused (``protocol``): it is kept until it ends.
+HEAD_MAX_BYTES = 1 << 20
 
 
 class ExchangeOwner(Protocol):
@@ -37,11 +43,38 @@ class ExchangeOwner(Protocol):
 
     def exchange_done(self, outcome: str | None, status: int, location: bytes | None) -> None: ...
 
+    def exchange_ok(self, status: int) -> None:
+        """The common ending, told without the checks: an expected status, kept alive, no redirect."""
+
     def connection_closed(self, conn: FastConnection) -> None: ...
 
 
 class _HeadDone(Exception):
     """Stops the parser at the end of a HEAD response's head (llhttp would wait for its body)."""
+
+
+class _HeadReader:
+    """The headers of the final response in a saved head (interim 1xx heads skipped), read again."""
+
+    def __init__(self, head: bytes) -> None:
+        self.headers: dict[bytes, bytes] = {}
+        self.interim = False
+        self.parser = httptools.HttpResponseParser(self)
+        with contextlib.suppress(httptools.HttpParserError):  # the final head ended (or was refused before)
+            self.parser.feed_data(head)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.lower()] = value  # the last one wins, as a dict of the response would
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        self.interim = 100 <= status < 200 and status != 101
+        if not self.interim:
+            raise _HeadDone  # its body is not needed
+
+    def on_message_complete(self) -> None:
+        if self.interim:
+            self.headers.clear()
 
 
 class FastConnection(asyncio.Protocol):
@@ -56,6 +89,7 @@ class FastConnection(asyncio.Protocol):
         self.head = head
         self.max_body = max_body
         self.expected = expected
+        self.plain_ok = expected - REDIRECT_STATUSES  # statuses whose ending needs no more checks
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
@@ -72,9 +106,7 @@ class FastConnection(asyncio.Protocol):
         self.headers_done = False
         self.complete = False
         self.oversize = False
-        self.eof_framed = False  # neither Content-Length nor chunked: the body ends at EOF
-        self.framing_seen = False
-        self.location: bytes | None = None
+        self.head_bytes = b""  # the response as received until its (final) head ended
         self.stopped = False  # a callback stopped the parser on purpose (HEAD's head, or the cap)
         self.keep_alive = False  # the response lets the connection be reused
 
@@ -105,6 +137,12 @@ class FastConnection(asyncio.Protocol):
             self.close()
             return
         self.got = True
+        if not self.headers_done:
+            head = self.head_bytes
+            self.head_bytes = head + data if head else data
+            if head and len(self.head_bytes) > HEAD_MAX_BYTES:
+                self._finish("protocol")
+                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -122,7 +160,11 @@ class FastConnection(asyncio.Protocol):
             self.close()  # dropped, not drained
             self._finish("status" if self.status not in self.expected else "body_too_large")
         elif self.complete:
-            self._complete()
+            if self.keep_alive and self.status in self.plain_ok:  # most exchanges: no checks to make
+                self.busy = False
+                self.owner.exchange_ok(self.status)
+            else:
+                self._complete()
 
     def eof_received(self) -> bool:
         return False  # close the transport; connection_lost decides
@@ -133,7 +175,7 @@ class FastConnection(asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
         if self.busy:
-            if self.headers_done and self.eof_framed and not self.oversize:
+            if self.headers_done and not self.oversize and self._eof_framed():
                 self.complete = True
                 self._complete()
             elif not self.got and self.used > 1 and self.retry_ok:
@@ -144,22 +186,19 @@ class FastConnection(asyncio.Protocol):
                 self._finish("protocol")  # closed mid-response (aiohttp: ServerDisconnected/ClientPayloadError)
         self.owner.connection_closed(self)
 
-    # ------------------------------------------------------------------ httptools callbacks
-    def on_header(self, name: bytes, value: bytes) -> None:
-        size = len(name)  # most headers are told apart by their length alone (this runs per header)
-        if size == 8:
-            if name.lower() == b"location":
-                self.location = value
-        elif (size == 14 or size == 17) and name.lower() in _FRAMING:
-            self.framing_seen = True
+    def _eof_framed(self) -> bool:
+        """Whether the body ends at EOF: neither Content-Length nor chunked (and a body at all)."""
+        if self.head or self.status in (204, 304):
+            return False
+        return not any(name in _FRAMING for name in _HeadReader(self.head_bytes).headers)
 
+    # ------------------------------------------------------------------ httptools callbacks
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
         self.status = status
         if 100 <= status < 200 and status != 101:
             return  # interim: its message completes, the final response follows
         self.headers_done = True
-        self.eof_framed = not self.framing_seen and not self.head and status not in (204, 304)
         if self.head:
             self.stopped = True
             raise _HeadDone
@@ -172,8 +211,6 @@ class FastConnection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         if not self.headers_done:  # an interim 1xx response ended: wait for the final one
-            self.framing_seen = False
-            self.location = None
             return
         self.complete = True
         # read here: llhttp resets the message's flags once this callback returns
@@ -182,7 +219,7 @@ class FastConnection(asyncio.Protocol):
     # ------------------------------------------------------------------ endings
     def _complete(self) -> None:
         status = self.status
-        if not self.keep_alive or self.eof_framed:
+        if not self.keep_alive:
             self.close()
         if status in REDIRECT_STATUSES:
             self._finish(REDIRECT)
@@ -195,7 +232,8 @@ class FastConnection(asyncio.Protocol):
         self.busy = False
         if outcome not in (OK, REDIRECT, "status"):
             self.close()
-        self.owner.exchange_done(outcome, self.status if self.headers_done else 0, self.location)
+        location = _HeadReader(self.head_bytes).headers.get(b"location") if outcome == REDIRECT else None
+        self.owner.exchange_done(outcome, self.status if self.headers_done else 0, location)
 
     def _on_timer(self) -> None:
         self.timer = None

@@ -12,7 +12,7 @@ from perf_profiler.analysis import histogram
 from perf_profiler.engine.classify import ERROR_CLASSES
 
 #: Samples buffered per histogram before one bulk record (bounded memory, cheap hot path).
-_FLUSH_EVERY = 4096
+FLUSH_EVERY = 4096
 
 
 class Samples:
@@ -27,13 +27,15 @@ class Samples:
     def add(self, value_us: int) -> None:
         buf = self.buf
         buf.append(value_us)
-        if len(buf) >= _FLUSH_EVERY:
+        if len(buf) >= FLUSH_EVERY:
             self.flush()
 
     def flush(self) -> None:
+        """Record the buffered samples; the buffer is emptied in place (``buf.append`` stays valid)."""
         if self.buf:
             histogram.record_many(self.hist, self.buf)
-            self.buf = array("q")
+            del self.buf[:]
+
 
     def finish(self) -> Any:
         """The histogram holding every sample added so far."""

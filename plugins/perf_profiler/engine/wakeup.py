@@ -7,6 +7,10 @@ a low rate. On Linux a ``timerfd`` (armed at an absolute ``CLOCK_MONOTONIC`` tim
 :class:`Wakeup` arms one and calls back when it fires. Elsewhere (or if the timerfd cannot be
 made) the loop's timer sleeps until :data:`POLL_WINDOW_NS` before the time and the rest is
 busy-polled (``call_soon``), so only that window costs CPU.
+
+:meth:`Wakeup.every` arms a periodic timer instead (first time, then every period): the kernel
+keeps the beat, so a fixed-rate sender pays no re-arming per wake-up; :attr:`Wakeup.fired_at`
+tells which beat the last call back was for.
 """
 from __future__ import annotations
 
@@ -53,6 +57,8 @@ class Wakeup:
         self.fd = -1
         self._spec = _Itimerspec()
         self._handle: asyncio.Handle | None = None
+        self.period_ns = 0  # 0: one-shot (``at``); else the beat of ``every``
+        self.next_ns = 0  # the time of the next call back armed
         libc = _libc()
         if libc is not None:
             fd = libc.timerfd_create(_CLOCK_MONOTONIC, _TFD_NONBLOCK | _TFD_CLOEXEC)
@@ -68,12 +74,25 @@ class Wakeup:
 
     def at(self, when_ns: int) -> None:
         """Call back at ``when_ns`` (replaces an earlier wake-up not yet due)."""
+        self.every(when_ns, 0)
+
+    def every(self, first_ns: int, period_ns: int) -> None:
+        """Call back at ``first_ns`` and then every ``period_ns`` (0: once); replaces what was armed.
+
+        Beats missed while the loop was busy are not called back one by one: the next call back
+        comes for the latest beat passed (``next_ns`` moves past them).
+        """
+        self.period_ns = period_ns
+        self.next_ns = first_ns
         if self.fd >= 0:
-            value = self._spec.it_value
-            when_ns = max(when_ns, 1)  # 0 would disarm the timer
-            value.tv_sec, value.tv_nsec = divmod(when_ns, 1_000_000_000)
-            self._settime(self.fd, _TFD_TIMER_ABSTIME, ctypes.byref(self._spec), None)
+            spec = self._spec
+            spec.it_value.tv_sec, spec.it_value.tv_nsec = divmod(max(first_ns, 1), 1_000_000_000)  # 0 disarms
+            spec.it_interval.tv_sec, spec.it_interval.tv_nsec = divmod(period_ns, 1_000_000_000)
+            self._settime(self.fd, _TFD_TIMER_ABSTIME, ctypes.byref(spec), None)
             return
+        self._arm_poll(first_ns)
+
+    def _arm_poll(self, when_ns: int) -> None:
         if self._handle is not None:
             self._handle.cancel()
         wait_ns = when_ns - time.perf_counter_ns()
@@ -92,14 +111,19 @@ class Wakeup:
 
     def _fired(self) -> None:
         try:
-            os.read(self.fd, 8)
+            beats = int.from_bytes(os.read(self.fd, 8), sys.byteorder)
         except BlockingIOError:  # re-armed after it fired: not due yet
             return
+        self.next_ns += beats * self.period_ns  # past the beats just passed (0 for a one-shot)
         self.callback()
 
     def _poll(self, when_ns: int) -> None:
-        if time.perf_counter_ns() >= when_ns:
-            self._handle = None
-            self.callback()
-        else:
+        now = time.perf_counter_ns()
+        if now < when_ns:
             self._handle = self.loop.call_soon(self._poll, when_ns)
+            return
+        self._handle = None
+        if self.period_ns:
+            self.next_ns += (1 + (now - when_ns) // self.period_ns) * self.period_ns
+            self._arm_poll(self.next_ns)
+        self.callback()
