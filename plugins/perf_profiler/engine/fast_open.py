@@ -31,7 +31,7 @@ _DISPATCH_BURST = 64
 #: Longest wait between two looks at the stop flag.
 _MAX_WAIT_NS = 100_000_000
 #: The shortest beat: arrivals closer together than this are sent in groups, one wake-up each.
-BATCH_NS = int(__import__("os").environ.get("BATCH_NS", "100000"))
+BATCH_NS = 100_000
 #: How far the kernel's beat may fall behind the arrival it stands for before it is re-armed
 #: (the beat is rounded up to whole nanoseconds, so it slips by under 1 ns a beat).
 _DRIFT_NS = 2_000
