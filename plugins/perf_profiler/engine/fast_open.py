@@ -63,10 +63,8 @@ class _OpenLoop:
         self.sending = True
         self.done: asyncio.Future[None] = target.loop.create_future()
         assert recorder.service is not None  # an open-loop recorder
-        # appended to directly; tick flushes them when the lag buffer (one sample per send, so the
-        # fullest) reaches the usual size, and the beat comes at least every _MAX_WAIT_NS
+        # appended to directly, flushed by tick (the beat comes at least every _MAX_WAIT_NS)
         self.samples = (recorder.lag, recorder.latency, recorder.service)
-        self.lag_buf = recorder.lag.buf
         self.add_lag, self.add_latency, self.add_service = (samples.buf.append for samples in self.samples)
         self.wakeup = Wakeup(target.loop, self.tick)
 
@@ -74,9 +72,10 @@ class _OpenLoop:
         """Send every arrival that is due, then wait for the next beat."""
         if not self.sending:
             return
-        if len(self.lag_buf) >= FLUSH_EVERY:
-            for samples in self.samples:
+        for samples in self.samples:  # at most one flush a beat: each is a pause in sending
+            if len(samples.buf) >= FLUSH_EVERY:
                 samples.flush()
+                break
         clock = time.perf_counter_ns
         now = clock()
         add_lag = self.add_lag
