@@ -37,7 +37,7 @@ BATCH_NS = 100_000
 _DRIFT_NS = 2_000
 
 
-class _OpenLoop:
+class OpenDispatcher:
     """The dispatcher and completion callbacks of one open-loop phase."""
 
     def __init__(self, target: FastTarget, recorder: EndpointRecorder, plan: EndpointPlan, t0_ns: int) -> None:
@@ -153,7 +153,7 @@ async def run_open_fast(
 ) -> EndpointRecorder:
     """The open loop on the fast engine (see ``open_loop`` for the model and its counts)."""
     recorder = recorder or EndpointRecorder(open_loop=True)
-    loop = _OpenLoop(target, recorder, plan, t0_ns)
+    loop = OpenDispatcher(target, recorder, plan, t0_ns)
     try:
         loop.tick()
         await loop.done

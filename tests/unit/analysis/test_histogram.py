@@ -265,3 +265,17 @@ def test_p75_within_a_tenth_of_a_percent_of_numpy(samples, stats):
     want = np.percentile(samples, 75, method=NUMPY_METHOD) / 1000.0
     assert abs(stats.p75_ms - want) <= want * 0.001, (stats.p75_ms, want)
     assert stats.p50_ms <= stats.p75_ms <= stats.p90_ms
+
+
+def test_record_many_of_the_engines_int64_buffer_is_the_same_histogram():
+    from array import array
+
+    samples = [*lognormal_us(5_000, seed=4).tolist(), 0, -3, 10**15]  # clamped both ways, as any input
+    as_buffer, as_list = H.new_histogram(), H.new_histogram()
+    H.record_many(as_buffer, array("q", [round(v) for v in samples]))
+    H.record_many(as_list, [round(v) for v in samples])
+    assert H.encode(as_buffer) == H.encode(as_list)
+    assert (as_buffer.total_count, as_buffer.min_value, as_buffer.max_value) == (
+        as_list.total_count, as_list.min_value, as_list.max_value)
+    H.record_many(as_buffer, array("q"))  # empty: nothing changes
+    assert as_buffer.total_count == len(samples)
