@@ -120,10 +120,10 @@ def record_many(h: HdrHistogram, values_us: Iterable[int] | np.ndarray) -> None:
     if isinstance(values_us, array) and values_us.typecode == "q":  # the engine's buffers: whole µs already
         values = np.clip(np.frombuffer(values_us, dtype=np.int64), LOWEST_US, HIGHEST_US)
     else:
-        values = np.asarray(values_us, dtype=np.float64).ravel()
-        if np.isnan(values).any():
+        given = np.asarray(values_us, dtype=np.float64).ravel()
+        if np.isnan(given).any():
             raise ValueError("cannot record NaN latencies")
-        values = np.rint(np.clip(values, LOWEST_US, HIGHEST_US)).astype(np.int64)
+        values = np.rint(np.clip(given, LOWEST_US, HIGHEST_US)).astype(np.int64)
     if values.size == 0:
         return
     index = np.searchsorted(_lowest_us(), values, side="right") - 1
