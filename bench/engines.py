@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -120,15 +121,20 @@ def open_loop(url: str, cpus: base.Cpus, rate: float, duration_s: float, rounds:
             "met": best["dropped"] == 0 and best["lag_p99_ms"] < 1.0}
 
 
-def cpu_per_1000(url: str, cpus: base.Cpus, duration_s: float) -> dict[str, Any]:
-    """Client CPU-seconds per 1,000 requests at 1,000 req/s, fast vs aiohttp."""
+def cpu_per_1000(url: str, cpus: base.Cpus, duration_s: float, rounds: int) -> dict[str, Any]:
+    """Client CPU-seconds per 1,000 requests at 1,000 req/s, fast vs aiohttp in alternating rounds;
+    judged on the fast engine's median round (one CPU-time reading swings by 10 % on a shared VM)."""
     load = {"model": "open", "rate": 1000.0, "duration_s": duration_s, "concurrency": 100, "warmup": 200}
-    out: dict[str, Any] = {"rate": 1000.0, "duration_s": duration_s}
+    out: dict[str, Any] = {"rate": 1000.0, "duration_s": duration_s, "fast": {"rounds": []}, "aiohttp": {"rounds": []}}
+    for _ in range(rounds):
+        for engine in ("fast", "aiohttp"):
+            result = ours(url, cpus, engine, load)
+            row = {"cpu_s_per_1000": round(result["cpu_s"] / max(1, result["requests"]) * 1000, 4),
+                   "lag_p99_ms": result["lag_p99_ms"], "dropped": result["dropped"]}
+            out[engine]["rounds"].append(row)
+            base.log(f"(h) 1000/s {engine}: {row['cpu_s_per_1000']} CPU-s per 1,000 requests")
     for engine in ("fast", "aiohttp"):
-        result = ours(url, cpus, engine, load)
-        out[engine] = {"cpu_s_per_1000": round(result["cpu_s"] / max(1, result["requests"]) * 1000, 4),
-                       "lag_p99_ms": result["lag_p99_ms"], "dropped": result["dropped"]}
-        base.log(f"(h) 1000/s {engine}: {out[engine]['cpu_s_per_1000']} CPU-s per 1,000 requests")
+        out[engine]["cpu_s_per_1000"] = statistics.median(r["cpu_s_per_1000"] for r in out[engine]["rounds"])
     out["met"] = out["fast"]["cpu_s_per_1000"] <= 0.1
     return out
 
@@ -142,7 +148,7 @@ def bench_engines(cpus: base.Cpus, quick: bool, rounds: int) -> dict[str, Any]:
             "closed": closed_loop(url, cpus, duration, rounds),
             "open_20k": open_loop(url, cpus, 20_000.0, 2.0 if quick else 4.0, rounds),
             "open_50k": open_loop(url, cpus, 50_000.0, 2.0 if quick else 4.0, rounds),
-            "cpu_at_1000": cpu_per_1000(url, cpus, 3.0 if quick else 8.0),
+            "cpu_at_1000": cpu_per_1000(url, cpus, 3.0 if quick else 8.0, rounds),
         }
     result["load_average_after"] = os.getloadavg()
     return result
@@ -169,8 +175,10 @@ def markdown_rows(f: dict[str, Any]) -> list[str]:
         lines.append(f"| h | fast open loop {o['rate']:,.0f} req/s, one core | {rounds} | | best: lag p99 "
                      f"{o['best']['lag_p99_ms']} ms, {o['best']['dropped']} dropped | 0 drops, lag p99 < 1 ms | "
                      f"{_ok(o['met'])} |")
-    lines.append(f"| h | open loop 1,000 req/s: client CPU per 1,000 requests | fast {cpu['fast']['cpu_s_per_1000']} "
-                 f"CPU-s | aiohttp {cpu['aiohttp']['cpu_s_per_1000']} CPU-s | | ≤ 0.1 CPU-s | {_ok(cpu['met'])} |")
+    fast_rounds = ", ".join(str(r["cpu_s_per_1000"]) for r in cpu["fast"].get("rounds", [])) or "one"
+    lines.append(f"| h | open loop 1,000 req/s: client CPU per 1,000 requests (median of rounds) | fast "
+                 f"{cpu['fast']['cpu_s_per_1000']} CPU-s (rounds {fast_rounds}) | aiohttp "
+                 f"{cpu['aiohttp']['cpu_s_per_1000']} CPU-s | | ≤ 0.1 CPU-s | {_ok(cpu['met'])} |")
     lines.append(f"| h | machine load (1/5/15 min) | before {f['load_average_before']} | after "
                  f"{f['load_average_after']} | | | |")
     return lines
