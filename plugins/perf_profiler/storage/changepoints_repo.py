@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 SERIES_COLUMNS = ("id", "run_id", "data_interval_start", "data_interval_end", "measured_at", "p50_ms", "p95_ms",
-                  "p99_ms", "latency_hist")
+                  "p99_ms", "latency_hist", "requests", "error_count")
 SERIES_KEY = ("tenant_id", "dag_id", "service", "endpoint", "metric")
 _DETECTED = ("metric_id", "data_interval_start", "data_interval_end", "measured_at", "state", "effect", "z",
              "confirmed_run_id", "recovered_run_id", "method")

@@ -193,8 +193,12 @@ def stored_summary(
     rows: Sequence[Mapping[str, Any]], identity: RunIdentity, plan: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The small XCom the branch, the Insight task and the gate need."""
+    from perf_profiler.tasks.changepoints import detector_settings
+
     keep = ("service", "endpoint", "p95_ms", "budget_p95_ms", "error_rate", "budget_error_rate", "verdict")
     return {
+        # the change-point detector's parameters of the run's config, for perf_trends (only those not default)
+        "regressions": detector_settings(plan["services"]),
         "identity": identity.to_dict(),
         "mode": plan["mode"],
         "fail_on_violation": plan["options"]["fail_on_violation"],
@@ -218,4 +222,7 @@ def asset_extra(stored: Mapping[str, Any]) -> dict[str, Any]:
         "source_run_ids": stored["source_run_ids"],
         "rows": stored["rows"],
         "violations": len(stored["violations"]),
+        # [service, endpoint, params] of endpoints whose detector parameters are not the defaults: perf_trends
+        # judges each series with those of the run that stored it (a backfill: today's config, like budgets)
+        "regressions": stored.get("regressions", []),
     }
