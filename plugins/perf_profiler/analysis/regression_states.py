@@ -12,7 +12,7 @@ Improvements (change points downwards) are recorded with the kind ``improvement`
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from perf_profiler.analysis.changepoints import DEFAULT, Change, Params
@@ -65,3 +65,11 @@ def findings(changes: Sequence[Change], latest_index: int | None = None, latest_
 def effect_text(metric: str, effect: float) -> str:
     """A finding's effect for people: ``+20.0%`` (a latency, relative) or ``+2.00 pp`` (the error rate, absolute)."""
     return f"{100 * effect:+.2f} pp" if metric == "error_rate" else f"{100 * effect:+.1f}%"
+
+
+def release_text(finding: Mapping[str, object]) -> str:
+    """``release 1.4.2 (was 1.4.1)``, ``release 1.4.2``, or ``release unknown`` (no version stored)."""
+    first, previous = finding.get("first_version"), finding.get("previous_version")
+    if first is None:
+        return "release unknown"
+    return f"release {first}" if previous is None or previous == first else f"release {first} (was {previous})"

@@ -10,12 +10,12 @@ Config file (``config/targets.json`` beside the DAG file)::
      "defaults": {"load": {...}, "budget": {...}},
      "services": [{"name": "registry", "base_url": "http://localhost:8001",
                    "endpoints": [{"path": "/healthz"}],
-                   "load": {...}, "budget": {...}, "verify_tls": true,
-                   "headers_conn_id": "registry_auth"}]}
+                   "load": {...}, "budget": {...}, "regressions": {...}, "verify_tls": true,
+                   "headers_conn_id": "registry_auth", "version": {"header": "X-Version"}}]}
 
-Precedence: the models' defaults < ``defaults`` < the service's own ``load``/``budget`` < an
-endpoint's ``budget`` (key by key). When ``load.duration_s`` is set the probe runs for that long
-and ``load.requests`` is ignored; ``requests`` may be ``null`` only when ``duration_s`` is set.
+Precedence: the models' defaults < ``defaults`` < the service's own ``load``/``budget``/``regressions``
+< an endpoint's ``budget``/``regressions`` (key by key; ``model.regressions``). When ``load.duration_s`` is
+set the probe runs for that long and ``load.requests`` is ignored; ``requests`` may be ``null`` only when ``duration_s`` is set.
 Numbers above the safety caps (``model.caps``) are refused. Secrets never live in this file:
 URLs with credentials and secret-looking headers are refused. ``headers_conn_id`` names an
 Airflow connection holding the secret headers instead (``tasks.target_auth``); ``verify_tls:
@@ -68,6 +68,7 @@ from perf_profiler.model.http_values import (
 from perf_profiler.model.origins import Origins
 from perf_profiler.model.regressions import Regressions
 from perf_profiler.model.strict import StrictModel
+from perf_profiler.model.version_source import VersionSource
 
 #: The probe engines a load may ask for (``LoadFields.engine``; ``engine.engine_choice`` picks one).
 ENGINES = ("auto", "fast", "aiohttp")
@@ -205,6 +206,8 @@ class Service(StrictModel):
     redirect_origins: Origins = ()
     #: Policy P-3: POST/PUT/PATCH/DELETE endpoints are refused unless this is true (logged on every run).
     allow_state_changing_methods: bool = False
+    #: Where the service's release is read once per run (``model.version_source``); none: rows have no version.
+    version: VersionSource | None = None
 
     @model_validator(mode="before")
     @classmethod

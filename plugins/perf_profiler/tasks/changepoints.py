@@ -54,12 +54,12 @@ def evaluate_changepoints(hook: DbApiHook, rows: Sequence[Mapping[str, Any]],
             repo.replace_series({**endpoint_key, "metric": ERROR_RATE}, findings)
             counted += len(findings)
         notify = repo.take_notifications({str(r["run_id"]) for r in rows})
-    from perf_profiler.analysis.regression_states import effect_text
+    from perf_profiler.analysis.regression_states import effect_text, release_text
 
     for row in notify:
-        log.warning("confirmed %s regression: service=%s endpoint=%s from run %s (%s, z=%.1f)", row["metric"],
-                    row["service"], row["endpoint"], row["run_id"], effect_text(row["metric"], float(row["effect"])),
-                    float(row["z"]))
+        log.warning("confirmed %s regression: service=%s endpoint=%s from run %s, %s (%s, z=%.1f)", row["metric"],
+                    row["service"], row["endpoint"], row["run_id"], release_text(row),
+                    effect_text(row["metric"], float(row["effect"])), float(row["z"]))
     log.info("perf_trends: %s series judged for change points, %s findings, %s new confirmed regressions",
              len(keys), counted, len(notify))
     return {"changepoints": counted, "notify": [_brief(row) for row in notify]}
@@ -97,6 +97,10 @@ def finding_rows(history: Sequence[Mapping[str, Any]], found: Sequence[Any], met
     def run_id(index: int | None) -> str | None:
         return None if index is None else str(history[index]["run_id"])
 
+    def version_before(index: int) -> str | None:  # the latest release stored before run ``index``
+        return next((str(run["service_version"]) for run in reversed(history[:index])
+                     if run.get("service_version") is not None), None)
+
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for f in found:
         run = history[f.index]
@@ -105,7 +109,7 @@ def finding_rows(history: Sequence[Mapping[str, Any]], found: Sequence[Any], met
             "data_interval_start": run["data_interval_start"], "data_interval_end": run["data_interval_end"],
             "measured_at": run["measured_at"], "state": f.state, "effect": float(f.effect), "z": float(f.z),
             "confirmed_run_id": run_id(f.confirmed_at), "recovered_run_id": run_id(f.recovered_at),
-            "method": method,
+            "method": method, "first_version": run.get("service_version"), "previous_version": version_before(f.index),
         }
     return list(out.values())
 
@@ -161,13 +165,13 @@ def notify_regressions(result: Mapping[str, Any]) -> int:
     """Fail (without retries) when ``analyse`` found new confirmed regressions: Airflow's alerting fires once."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from perf_profiler.analysis.regression_states import effect_text
+    from perf_profiler.analysis.regression_states import effect_text, release_text
 
     notify = result.get("notify") or []
     for row in notify:
-        log.error("confirmed %s regression: %s %s %s from run %s (%s); acknowledge it with "
+        log.error("confirmed %s regression: %s %s %s from run %s, %s (%s); acknowledge it with "
                   "`perf-profiler regressions ack`", row["metric"], row["tenant_id"], row["service"],
-                  row["endpoint"], row["run_id"], effect_text(row["metric"], float(row["effect"])))
+                  row["endpoint"], row["run_id"], release_text(row), effect_text(row["metric"], float(row["effect"])))
     if notify:
         raise AirflowFailException(f"{len(notify)} new confirmed regression(s): see the log")
     return 0
@@ -176,4 +180,6 @@ def notify_regressions(result: Mapping[str, Any]) -> int:
 def _brief(row: Mapping[str, Any]) -> dict[str, Any]:
     return {"tenant_id": row["tenant_id"], "dag_id": row["dag_id"], "service": row["service"],
             "endpoint": row["endpoint"], "metric": row["metric"], "run_id": row["run_id"],
-            "effect": float(row["effect"])}
+            "effect": float(row["effect"]), "first_version": row.get("first_version"),
+            "previous_version": row.get("previous_version")}
+

@@ -132,7 +132,20 @@ def _measured_rows(results, plan, identity: RunIdentity, budgets) -> tuple[list[
                   "the other services are stored and posted, and the run fails at its end", service, ", ".join(lost))
     rows = build_rows(summarize_results(done.results), budgets, identity)
     annotate_shards(rows, done.results)
+    annotate_versions(rows, done.results)
     return rows, done.missing
+
+
+def annotate_versions(rows: list[dict[str, Any]], results: Sequence[Mapping[str, Any]]) -> None:
+    """Give every row its service's release: the first non-null ``service_version`` of its results
+    (every shard reads it; by shard number), NULL when none could be read."""
+    ordered = sorted(results, key=lambda r: int(r.get("shard", {}).get("index", 0)))
+    versions: dict[str, str] = {}
+    for result in ordered:
+        if result.get("service_version") is not None:
+            versions.setdefault(str(result["service"]), str(result["service_version"]))
+    for row in rows:
+        row["service_version"] = versions.get(row["service"])
 
 
 def annotate_shards(rows: list[dict[str, Any]], results: Sequence[Mapping[str, Any]]) -> None:
