@@ -15,7 +15,8 @@ Config file (``config/targets.json`` beside the DAG file)::
 
 Precedence: the models' defaults < ``defaults`` < the service's own ``load``/``budget``/``regressions``
 < an endpoint's ``budget``/``regressions`` (key by key; ``model.regressions``). When ``load.duration_s`` is
-set the probe runs for that long and ``load.requests`` is ignored; ``requests`` may be ``null`` only when ``duration_s`` is set.
+set the probe runs for that long and ``load.requests`` is ignored; ``requests`` may be ``null`` only
+when ``duration_s`` is set.
 Numbers above the safety caps (``model.caps``) are refused. Secrets never live in this file:
 URLs with credentials and secret-looking headers are refused. ``headers_conn_id`` names an
 Airflow connection holding the secret headers instead (``tasks.target_auth``); ``verify_tls:
