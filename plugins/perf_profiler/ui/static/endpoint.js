@@ -92,7 +92,21 @@
     })];
     const smallLayout = P.layout({ showlegend: false, yaxis: { rangemode: "tozero" }, margin: { l: 56, r: 16, t: 8, b: 32 } });
     Plotly.newPlot("throughput-chart", small("throughput", "req/s", "#2e7d32", 1), smallLayout, P.plotConfig);
-    Plotly.newPlot("error-chart", small("error_rate", "errors %", "#c62828", 100), smallLayout, P.plotConfig);
+    // the error-rate series' own change points (issue 15): regressions ▲ and improvements ▼ at their first run
+    const errorMarks = (kind, symbol, color) => {
+      const runs = new Set((data.changepoints || []).filter((c) => c.metric === "error_rate" && c.kind === kind
+        && c.state !== "suspected").map((c) => c.run_id));
+      const chosen = data.points.filter((p) => runs.has(p.run_id) && p.error_rate !== null);
+      return Object.assign(series(chosen, "error_rate"), {
+        y: chosen.map((p) => p.error_rate * 100), name: "error-rate change point: " + kind, type: "scatter",
+        mode: "markers", marker: { symbol: symbol, size: 11, color: color, line: { width: 2, color: color } },
+        customdata: chosen.map((p) => p.run_id),
+        hovertemplate: "error-rate " + kind + " %{y:.2f} %<br>%{x}<br>%{customdata}<extra></extra>",
+      });
+    };
+    Plotly.newPlot("error-chart", [...small("error_rate", "errors %", "#c62828", 100),
+      errorMarks("regression", "triangle-up-open", "#b71c1c"), errorMarks("improvement", "triangle-down-open", "#2e7d32")],
+    smallLayout, P.plotConfig);
     document.body.dataset.series = String(data.points.length);
   }
 
