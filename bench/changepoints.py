@@ -12,6 +12,10 @@ A night's p95 is drawn exactly: the sample p95 of ``n`` draws is the draw of ran
 i.e. ``exp(μ + σ Φ⁻¹(U))`` with ``U ~ Beta(k, n + 1 - k)``. Every series has ``NIGHTS`` nights; the
 change (step, spike or the start of a creep) is at night ``CHANGE``. Seeds are fixed and reported.
 
+**E** (the error-rate series, ``analysis.error_changepoints``): 1,000 requests a night, each night's
+errors binomial -- at a flat 1 % (false alarms), stepping from 0 % to 2 % at night ``CHANGE``, or at 1 %
+with one night at 5 % (a burst).
+
 On its own: ``.venv/bin/python bench/changepoints.py [--series 2000]``
 """
 from __future__ import annotations
@@ -29,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 from perf_profiler.analysis.changepoints import DEFAULT, scan
+from perf_profiler.analysis.error_changepoints import scan_errors
 
 NIGHTS = 100
 CHANGE = 60
@@ -125,6 +130,34 @@ def judge(values: np.ndarray, family: str) -> dict[str, Any]:
     return out
 
 
+ERROR_REQUESTS = 1000
+ERROR_FAMILIES = {"none": (0.01, 0.01, False), "step0to2": (0.0, 0.02, False), "burst": (0.01, 0.01, True)}
+
+
+def judge_errors(rng: np.random.Generator, series: int, family: str) -> dict[str, Any]:
+    """The error-rate detector on ``series`` binomial series of one family (scenario E)."""
+    before, after, burst = ERROR_FAMILIES[family]
+    rates = np.full((series, NIGHTS), before)
+    rates[:, CHANGE:] = after
+    if burst:
+        rates[:, CHANGE] = 0.05
+    errors = rng.binomial(ERROR_REQUESTS, rates)
+    found = scan_errors(errors, np.full(errors.shape, ERROR_REQUESTS))
+    regressions = [c for c in found.changes if c.regression]
+    if family == "none":
+        return {"series": series, "false_per_night": len(regressions) / (series * NIGHTS)}
+    if family == "burst":
+        return {"series": series, "reported": len({c.series for c in regressions if abs(c.index - CHANGE) <= 2})
+                / series}
+    first: dict[int, Any] = {}
+    for c in regressions:
+        if c.confirmed_at >= CHANGE and c.series not in first:
+            first[c.series] = c
+    return {"series": series,
+            "within_3": sum(c.confirmed_at - CHANGE + 1 <= 3 for c in first.values()) / series,
+            "attributed_2": (sum(abs(c.index - CHANGE) <= 2 for c in first.values()) / len(first)) if first else None}
+
+
 def bench(series: int = 2000, log: Any = print) -> dict[str, Any]:
     """Every scenario × family, ``series`` series each; seeds ``SEED + index``."""
     started = time.perf_counter()
@@ -137,6 +170,11 @@ def bench(series: int = 2000, log: Any = print) -> dict[str, Any]:
             values = with_change(p95_series(np.random.default_rng(seed), series, samples, noise), family)
             results[f"{name}.{family}"] = judge(values, family)
             log(f"(i) {name}.{family}: {results[f'{name}.{family}']}")
+    for j, family in enumerate(ERROR_FAMILIES):
+        seed = SEED + 100 + j
+        results["seeds"][f"E.{family}"] = seed
+        results[f"E.{family}"] = judge_errors(np.random.default_rng(seed), series, family)
+        log(f"(i) E.{family}: {results[f'E.{family}']}")
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     return results
 
@@ -154,6 +192,10 @@ _TARGETS = (  # key, result path, target text, test
     ("i_spike_B", "B.spike", "reported", "≤ 2 %", lambda v: v <= 0.02),
     ("i_creep_A", "A.creep", "drift_within_30", "reported within 30 nights (≥ 90 %)", lambda v: v >= 0.9),
     ("i_creep_B", "B.creep", "drift_within_30", "reported within 30 nights (≥ 90 %)", lambda v: v >= 0.9),
+    ("i_err_false", "E.none", "false_per_night", "≤ 0.1 % per endpoint-night", lambda v: v <= 0.001),
+    ("i_err_step", "E.step0to2", "within_3", "≥ 90 % within 3 nights", lambda v: v >= 0.9),
+    ("i_err_attr", "E.step0to2", "attributed_2", "≥ 90 % within ±2 runs", lambda v: v >= 0.9),
+    ("i_err_burst", "E.burst", "reported", "≤ 2 %", lambda v: v <= 0.02),
 )
 
 

@@ -171,6 +171,33 @@ def test_all_fast_takes_within_budget_and_rerun_updates_in_place(dag, metrics_db
     assert all(a["measured_at"] != b["measured_at"] for a, b in zip(after, before, strict=True))
 
 
+def test_the_release_is_stored_per_row_and_the_detector_parameters_ride_the_asset_event(
+        dag, metrics_db, insight, monkeypatch):
+    """Issue 15: a service's version source read once per run (a failed read is NULL, the run goes on);
+    the run's resolved ``regressions`` parameters in the perf_metrics Asset event for perf_trends."""
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    with BenchServer() as server:
+        config = json.loads(targets({"versioned": (server.url, ["/ok"]), "unreadable": (server.url, ["/ok"])}))
+        config["services"][0]["version"] = {"path": "/echo"}  # body "echo"
+        config["services"][1]["version"] = {"path": "/status/503"}
+        config["services"][1]["regressions"] = {"min_effect": 0.5}
+        monkeypatch.setenv("AIRFLOW_VAR_PERF_PROFILER_TARGETS", json.dumps(config))
+        dag_run = run_dag(dag, datetime(2026, 3, 9, tzinfo=timezone.utc))
+        assert server.stats.hits["/echo"] == 1 and server.stats.hits["/status/503"] == 1
+
+    assert [(r["service"], r["service_version"]) for r in stored_rows()] == [
+        ("unreadable", None), ("versioned", "echo")]
+    metrics = {p.json["metrics"]["service"]: p.json["metrics"] for p in insight.received}
+    assert metrics["versioned"]["service_version"] == "echo"
+    assert "service_version" not in metrics["unreadable"], "left out while NULL"
+    with create_session() as session:
+        events = [e for e in session.query(AssetEvent).all() if e.extra.get("run_id") == dag_run.run_id]
+        extra = dict(max(events, key=lambda e: e.timestamp).extra)  # the Airflow DB outlives one parametrisation
+    assert [(s, e, p["min_effect"]) for s, e, p in extra["regressions"]] == [("unreadable", "/ok", 0.5)]
+
+
 def test_insight_down_keeps_outbox_and_next_run_delivers_each_key_once(dag, metrics_db, monkeypatch):
     from perf_profiler.storage.dialect import get_hook
 

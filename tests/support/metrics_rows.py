@@ -105,6 +105,8 @@ def make_row(service: str = "registry", endpoint: str = "/healthz", **overrides:
         # 009_shard_checkins.sql: an unsharded row (tests/unit/tasks/test_shard_*.py store sharded ones)
         "shards": None,
         "shards_not_concurrent": False,
+        # 016_service_version.sql: the release read from the service's version source
+        "service_version": "2026.11.3",
     }
     row.update(overrides)
     return row

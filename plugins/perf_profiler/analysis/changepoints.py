@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Params:
-    """The detector's parameters (configurable per service/endpoint in the targets config)."""
+    """The detector's parameters (per service/endpoint from the targets config's ``regressions`` block,
+    ``model.regressions``; ``window``, ``max_after`` and ``drift_span`` are fixed)."""
 
     p_value: float = 1e-3
     min_effect: float = 0.05
@@ -51,6 +52,8 @@ class Params:
     max_after: int = 30
     drift_runs: int = 30
     drift_span: int = 5
+    #: the error-rate series' minimum effect, absolute (0.005 = 0.5 percentage points; ``analysis.error_changepoints``)
+    min_error_rate_effect: float = 0.005
 
     @property
     def z(self) -> float:

@@ -12,7 +12,7 @@ Improvements (change points downwards) are recorded with the kind ``improvement`
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from perf_profiler.analysis.changepoints import DEFAULT, Change, Params
@@ -35,21 +35,26 @@ class Finding:
 
 
 def findings(changes: Sequence[Change], latest_index: int | None = None, latest_suspect: int = 0,
-             params: Params = DEFAULT) -> list[Finding]:
+             params: Params = DEFAULT, additive: bool = False) -> list[Finding]:
     """The findings of one series from its change points (in the order found) and the latest run's
-    suspect test (``quantile_ci.suspect`` of run ``latest_index``: +1 above the level)."""
+    suspect test (``quantile_ci.suspect`` of run ``latest_index``: +1 above the level).
+
+    ``additive``: the effects are absolute differences (an error rate, minimum effect
+    ``min_error_rate_effect``), not relative ones (a latency, on log scale, ``min_effect``)."""
     out: list[Finding] = []
-    level = 0.0  # log level relative to the first one
+    level = 0.0  # level relative to the first one (log level unless additive)
     levels_before: list[float] = []
+    step = (lambda effect: effect) if additive else math.log1p
+    floor = params.min_error_rate_effect if additive else params.log_effect
     for change in changes:
         levels_before.append(level)
-        level += math.log1p(change.effect)
+        level += step(change.effect)
     for i, change in enumerate(changes):
         if not change.regression:
             out.append(Finding(IMPROVEMENT, CONFIRMED, change.index, change.confirmed_at, change.effect, z=change.z))
             continue
         back = next((later.index for j, later in enumerate(changes[i + 1:], start=i + 1)
-                     if _level_after(levels_before, changes, j) <= levels_before[i] + params.log_effect), None)
+                     if levels_before[j] + step(later.effect) <= levels_before[i] + floor), None)
         state = CONFIRMED if back is None else RECOVERED
         out.append(Finding(REGRESSION, state, change.index, change.confirmed_at, change.effect, back, change.z))
     if latest_index is not None and latest_suspect > 0 and all(c.index != latest_index for c in changes):
@@ -57,5 +62,14 @@ def findings(changes: Sequence[Change], latest_index: int | None = None, latest_
     return out
 
 
-def _level_after(levels_before: Sequence[float], changes: Sequence[Change], j: int) -> float:
-    return levels_before[j] + math.log1p(changes[j].effect)
+def effect_text(metric: str, effect: float) -> str:
+    """A finding's effect for people: ``+20.0%`` (a latency, relative) or ``+2.00 pp`` (the error rate, absolute)."""
+    return f"{100 * effect:+.2f} pp" if metric == "error_rate" else f"{100 * effect:+.1f}%"
+
+
+def release_text(finding: Mapping[str, object]) -> str:
+    """``release 1.4.2 (was 1.4.1)``, ``release 1.4.2``, or ``release unknown`` (no version stored)."""
+    first, previous = finding.get("first_version"), finding.get("previous_version")
+    if first is None:
+        return "release unknown"
+    return f"release {first}" if previous is None or previous == first else f"release {first} (was {previous})"

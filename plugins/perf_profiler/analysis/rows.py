@@ -53,6 +53,8 @@ def build_row(summary: EndpointSummary, budget: Budget, identity: RunIdentity) -
         # a sharded service's rows get these from store (tasks/persist.py annotate_shards)
         "shards": None,
         "shards_not_concurrent": False,
+        # the service's release: from the benchmark results (tasks/persist.py annotate_versions)
+        "service_version": None,
         **{name: round(value, 3) for name, value in summary.derived.items()},
     }
     return {name: values[name] for name in ROW_COLUMNS}

@@ -16,8 +16,15 @@ from perf_profiler.analysis.quantile_ci import Interval
 from perf_profiler.analysis.regression_states import CONFIRMED, REGRESSION, SUSPECTED, Finding
 
 OUTLIER, DRIFT = "outlier", "drift"
-METHOD = (f"change points on log percentile: z >= z(p={DEFAULT.p_value:g}), min effect {DEFAULT.min_effect:.0%}, "
-          f"{DEFAULT.confirm_runs} runs, history {DEFAULT.min_history}-{DEFAULT.window}")
+
+
+def method(params: Params = DEFAULT) -> str:
+    """How a latency series was judged, as ``perf_changepoints.method`` records it."""
+    return (f"change points on log percentile: z >= z(p={params.p_value:g}), min effect {params.min_effect:.1%}, "
+            f"{params.confirm_runs} runs, history {params.min_history}-{params.window}, drift {params.drift_runs}")
+
+
+METHOD = method()
 
 
 @dataclass(frozen=True)

@@ -38,13 +38,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from perf_profiler.analysis.regression_states import effect_text, release_text
     from perf_profiler.storage.changepoints_repo import open_changepoints
 
     with open_changepoints(_hook(args.conn_id)) as repo:
         found = repo.listed(args.tenant)
     for f in found:
         print(f"{f['state']:<12} {f['kind']:<11} {f['tenant_id']} {f['service']} {f['endpoint']} "
-              f"{f['metric']} run {f['run_id']} {100 * float(f['effect']):+.1f}%")
+              f"{f['metric']} run {f['run_id']} {effect_text(f['metric'], float(f['effect']))} {release_text(f)}")
     if not found:
         print("no change points")
     return 0

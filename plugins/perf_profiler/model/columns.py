@@ -166,6 +166,9 @@ COLUMNS: tuple[Column, ...] = (
     # whether their counted windows failed to overlap (never merged silently as if they had)
     Column("shards", "json", nullable=True, default=None),
     Column("shards_not_concurrent", "bool", default=False),
+    # 016_service_version.sql: the service's release read once per run (targets config ``version``);
+    # left out of the Insight payload while NULL (like p75_ms), so older payloads keep their keys
+    Column("service_version", "text", nullable=True, default=None, payload="service_version", payload_extra=True),
     Column("created_at", "timestamp", set_by_database=True),
     Column("updated_at", "timestamp", set_by_database=True),
 )

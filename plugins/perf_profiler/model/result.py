@@ -80,6 +80,9 @@ class BenchmarkResult(_BenchmarkCore, total=False):
     #: A sharded service only: the shard's number, host, try and start-line outcomes
     #: (``tasks.sharding.with_shard``).
     shard: dict[str, Any]
+    #: The service's release read from its version source (``engine.version_read``); None when it has
+    #: one but the read failed. Absent without a version source (and in results made before it existed).
+    service_version: str | None
 
 
 def add_counts(mappings: Iterable[Mapping[str, int]]) -> dict[str, int]:

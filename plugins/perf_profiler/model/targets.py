@@ -10,12 +10,13 @@ Config file (``config/targets.json`` beside the DAG file)::
      "defaults": {"load": {...}, "budget": {...}},
      "services": [{"name": "registry", "base_url": "http://localhost:8001",
                    "endpoints": [{"path": "/healthz"}],
-                   "load": {...}, "budget": {...}, "verify_tls": true,
-                   "headers_conn_id": "registry_auth"}]}
+                   "load": {...}, "budget": {...}, "regressions": {...}, "verify_tls": true,
+                   "headers_conn_id": "registry_auth", "version": {"header": "X-Version"}}]}
 
-Precedence: the models' defaults < ``defaults`` < the service's own ``load``/``budget`` < an
-endpoint's ``budget`` (key by key). When ``load.duration_s`` is set the probe runs for that long
-and ``load.requests`` is ignored; ``requests`` may be ``null`` only when ``duration_s`` is set.
+Precedence: the models' defaults < ``defaults`` < the service's own ``load``/``budget``/``regressions``
+< an endpoint's ``budget``/``regressions`` (key by key; ``model.regressions``). When ``load.duration_s`` is
+set the probe runs for that long and ``load.requests`` is ignored; ``requests`` may be ``null`` only
+when ``duration_s`` is set.
 Numbers above the safety caps (``model.caps``) are refused. Secrets never live in this file:
 URLs with credentials and secret-looking headers are refused. ``headers_conn_id`` names an
 Airflow connection holding the secret headers instead (``tasks.target_auth``); ``verify_tls:
@@ -66,14 +67,16 @@ from perf_profiler.model.http_values import (
     is_state_changing,
 )
 from perf_profiler.model.origins import Origins
+from perf_profiler.model.regressions import Regressions
 from perf_profiler.model.strict import StrictModel
+from perf_profiler.model.version_source import VersionSource
 
 #: The probe engines a load may ask for (``LoadFields.engine``; ``engine.engine_choice`` picks one).
 ENGINES = ("auto", "fast", "aiohttp")
 Engine = Literal["auto", "fast", "aiohttp"]
 
-__all__ = ["ENGINES", "LOAD_MODELS", "Budget", "Endpoint", "LoadFields", "LoadSettings", "Service", "TargetsConfig",
-           "TargetsError", "parse_targets", "state_changing"]
+__all__ = ["ENGINES", "LOAD_MODELS", "Budget", "Endpoint", "LoadFields", "LoadSettings", "Regressions", "Service",
+           "TargetsConfig", "TargetsError", "parse_targets", "state_changing"]
 
 
 class Budget(StrictModel):
@@ -164,6 +167,8 @@ class Endpoint(StrictModel):
     headers: Headers = ()
     body: str | None = None
     budget: Budget | None = None
+    #: The change-point detector's parameters for this endpoint's series (over the service's, key by key).
+    regressions: Regressions | None = None
     #: Safety caps for this endpoint: the effective rate / concurrency is the min of the load's and these.
     max_rate: Rate | None = None
     max_concurrency: Concurrency | None = None
@@ -190,6 +195,7 @@ class Service(StrictModel):
     base_url: BaseUrl
     load: LoadSettings = Field(default_factory=LoadSettings)
     budget: Budget = Field(default_factory=Budget)
+    regressions: Regressions = Field(default_factory=Regressions)
     endpoints: Annotated[tuple[Endpoint, ...], Field(min_length=1, strict=False),
                          Expect("a non-empty list of endpoints")]
     verify_tls: bool = True
@@ -201,18 +207,22 @@ class Service(StrictModel):
     redirect_origins: Origins = ()
     #: Policy P-3: POST/PUT/PATCH/DELETE endpoints are refused unless this is true (logged on every run).
     allow_state_changing_methods: bool = False
+    #: Where the service's release is read once per run (``model.version_source``); none: rows have no version.
+    version: VersionSource | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _endpoint_budgets_over_service_budget(cls, data: Any) -> Any:
-        """An endpoint's ``budget`` object overrides the service's budget key by key."""
+        """An endpoint's ``budget`` (and ``regressions``) object overrides the service's key by key."""
         if not isinstance(data, Mapping) or not isinstance(data.get("endpoints"), (list, tuple)):
             return data
-        base = data.get("budget")
-        base = dict(base) if isinstance(base, (Mapping, Budget)) else {}
-        endpoints = [{**ep, "budget": {**base, **ep["budget"]}}
-                     if isinstance(ep, Mapping) and isinstance(ep.get("budget"), Mapping) else ep
-                     for ep in data["endpoints"]]
+        endpoints = list(data["endpoints"])
+        for key, model in (("budget", Budget), ("regressions", Regressions)):
+            base = data.get(key)
+            base = dict(base) if isinstance(base, (Mapping, model)) else {}
+            endpoints = [{**ep, key: {**base, **ep[key]}}
+                         if isinstance(ep, Mapping) and isinstance(ep.get(key), Mapping) else ep
+                         for ep in endpoints]
         return {**data, "endpoints": endpoints}
 
     @model_validator(mode="after")
@@ -239,12 +249,17 @@ class Service(StrictModel):
         """The endpoint's own budget when it has one, else the service's."""
         return endpoint.budget or self.budget
 
+    def regressions_for(self, endpoint: Endpoint) -> Regressions:
+        """The endpoint's own detector parameters when it has them, else the service's."""
+        return endpoint.regressions or self.regressions
+
 
 class Defaults(StrictModel):
-    """``defaults``: a load and a budget every service starts from."""
+    """``defaults``: a load, a budget and detector parameters every service starts from."""
 
     load: LoadFields = Field(default_factory=LoadFields)
     budget: Budget = Field(default_factory=Budget)
+    regressions: Regressions = Field(default_factory=Regressions)
 
 
 def _no_bool(value: Any) -> Any:
@@ -263,7 +278,7 @@ class TargetsConfig(StrictModel):
     @field_validator("services", mode="before")
     @classmethod
     def _services_over_defaults(cls, value: Any, info: ValidationInfo) -> Any:
-        """Each service's ``load``/``budget`` object overrides ``defaults`` key by key."""
+        """Each service's ``load``/``budget``/``regressions`` object overrides ``defaults`` key by key."""
         if "defaults" not in info.data or not isinstance(value, (list, tuple)):
             return value  # invalid defaults are reported first; nothing to merge into
         defaults = info.data["defaults"] or Defaults()
@@ -282,7 +297,8 @@ def _over(service: Any, defaults: Defaults) -> Any:
     if not isinstance(service, Mapping):
         return service
     merged = dict(service)
-    for key, base in (("load", defaults.load.model_dump()), ("budget", defaults.budget.model_dump())):
+    for key, base in (("load", defaults.load.model_dump()), ("budget", defaults.budget.model_dump()),
+                      ("regressions", defaults.regressions.model_dump())):
         own = service.get(key)
         merged[key] = {**base, **own} if isinstance(own, Mapping) else base if own is None else own
     return merged

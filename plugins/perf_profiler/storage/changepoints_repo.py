@@ -19,13 +19,14 @@ if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 SERIES_COLUMNS = ("id", "run_id", "data_interval_start", "data_interval_end", "measured_at", "p50_ms", "p95_ms",
-                  "p99_ms", "latency_hist")
+                  "p99_ms", "latency_hist", "requests", "error_count", "service_version")
 SERIES_KEY = ("tenant_id", "dag_id", "service", "endpoint", "metric")
 _DETECTED = ("metric_id", "data_interval_start", "data_interval_end", "measured_at", "state", "effect", "z",
-             "confirmed_run_id", "recovered_run_id", "method")
+             "confirmed_run_id", "recovered_run_id", "method", "first_version", "previous_version")
 FINDING_COLUMNS = (*SERIES_KEY, "kind", "run_id", *_DETECTED)
 SHOWN_COLUMNS = (*SERIES_KEY, "kind", "run_id", "measured_at", "state", "effect", "z", "confirmed_run_id",
-                 "recovered_run_id", "notified_at", "acknowledged_at", "acknowledged_by", "ack_note")
+                 "recovered_run_id", "first_version", "previous_version", "notified_at", "acknowledged_at",
+                 "acknowledged_by", "ack_note")
 
 
 def now_text() -> str:

@@ -45,10 +45,11 @@ __all__ = [
 RECENT_RUNS = max(30, trends.WINDOW + 1)
 #: The migration the reads need (007 added ``origin`` and ``rederived_at``).
 REQUIRED_MIGRATION = 7
-#: The migration that added ``perf_changepoints`` (issue 15).
-CHANGEPOINTS_MIGRATION = 15
+#: The migration the change-point reads need (015 added ``perf_changepoints``, 017 its releases).
+CHANGEPOINTS_MIGRATION = 17
 _CHANGEPOINT_COLUMNS = ("dag_id", "service", "endpoint", "metric", "kind", "run_id", "measured_at", "state",
-                        "effect", "acknowledged_at", "acknowledged_by", "ack_note")
+                        "effect", "first_version", "previous_version", "acknowledged_at", "acknowledged_by",
+                        "ack_note")
 _EPOCH = "1970-01-01T00:00:00.000000+00:00"
 _RUN_COLUMNS = ("tenant_id", "service", "endpoint", "method", "p50_ms", "p95_ms", "p99_ms", "throughput",
                 "error_rate", "verdict", "budget_p95_ms", "client_saturated", "origin", "measured_at")

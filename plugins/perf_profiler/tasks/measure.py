@@ -41,6 +41,7 @@ def benchmark(item: Mapping[str, Any], task: ShardTask | None = None) -> Benchma
     if service.headers_conn_id:  # secrets are read here, at probe time, and never leave this task
         headers = connection_headers(service.headers_conn_id)
         service = with_secret_headers(service, headers, source=f"connection {service.headers_conn_id!r}")
+    version = service_version(service)  # once per run (each shard reads it; store keeps the first non-null)
     line = None if shard is None or task is None else _start_line(service, shard, task)
     try:
         with log_progress(service.name):  # the live status line every 30 s during a long probe
@@ -49,6 +50,8 @@ def benchmark(item: Mapping[str, Any], task: ShardTask | None = None) -> Benchma
         from airflow.sdk.exceptions import AirflowFailException  # here: importing Airflow sets up its logging
 
         raise AirflowFailException(str(error)) from error
+    if service.version is not None:
+        result = {**result, "service_version": version}
     if shard is not None:
         result = sharding.with_shard(result, shard, task.host if task else "", task.try_number if task else 0,
                                      [] if line is None else line.outcomes)
@@ -63,6 +66,21 @@ def benchmark(item: Mapping[str, Any], task: ShardTask | None = None) -> Benchma
                 "; ".join(endpoint.get("saturation_reasons", [])),
             )
     return result
+
+
+def service_version(service: Service) -> str | None:
+    """The service's release from its version source, read before the probe; a failure is a warning
+    naming the service and why (the version is then NULL), never the benchmark's failure."""
+    from perf_profiler.engine.version_read import read_version
+
+    if service.version is None:
+        return None
+    read = read_version(service)
+    if read.version is None:
+        log.warning("%s: no service version this run (stored as NULL): %s", service.name, read.error)
+    else:
+        log.info("%s: service version %s", service.name, read.version)
+    return read.version
 
 
 def _start_line(service: Service, shard: Share, task: ShardTask) -> DbStartLine:

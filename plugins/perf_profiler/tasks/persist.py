@@ -132,7 +132,20 @@ def _measured_rows(results, plan, identity: RunIdentity, budgets) -> tuple[list[
                   "the other services are stored and posted, and the run fails at its end", service, ", ".join(lost))
     rows = build_rows(summarize_results(done.results), budgets, identity)
     annotate_shards(rows, done.results)
+    annotate_versions(rows, done.results)
     return rows, done.missing
+
+
+def annotate_versions(rows: list[dict[str, Any]], results: Sequence[Mapping[str, Any]]) -> None:
+    """Give every row its service's release: the first non-null ``service_version`` of its results
+    (every shard reads it; by shard number), NULL when none could be read."""
+    ordered = sorted(results, key=lambda r: int(r.get("shard", {}).get("index", 0)))
+    versions: dict[str, str] = {}
+    for result in ordered:
+        if result.get("service_version") is not None:
+            versions.setdefault(str(result["service"]), str(result["service_version"]))
+    for row in rows:
+        row["service_version"] = versions.get(row["service"])
 
 
 def annotate_shards(rows: list[dict[str, Any]], results: Sequence[Mapping[str, Any]]) -> None:
@@ -193,8 +206,12 @@ def stored_summary(
     rows: Sequence[Mapping[str, Any]], identity: RunIdentity, plan: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The small XCom the branch, the Insight task and the gate need."""
+    from perf_profiler.tasks.changepoints import detector_settings
+
     keep = ("service", "endpoint", "p95_ms", "budget_p95_ms", "error_rate", "budget_error_rate", "verdict")
     return {
+        # the change-point detector's parameters of the run's config, for perf_trends (only those not default)
+        "regressions": detector_settings(plan["services"]),
         "identity": identity.to_dict(),
         "mode": plan["mode"],
         "fail_on_violation": plan["options"]["fail_on_violation"],
@@ -218,4 +235,7 @@ def asset_extra(stored: Mapping[str, Any]) -> dict[str, Any]:
         "source_run_ids": stored["source_run_ids"],
         "rows": stored["rows"],
         "violations": len(stored["violations"]),
+        # [service, endpoint, params] of endpoints whose detector parameters are not the defaults: perf_trends
+        # judges each series with those of the run that stored it (a backfill: today's config, like budgets)
+        "regressions": stored.get("regressions", []),
     }

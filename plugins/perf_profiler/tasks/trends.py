@@ -24,9 +24,11 @@ def analyse_trends(asset_extras: Sequence[Mapping[str, Any]], conn_id: str = DEF
     hook = migrated_hook(conn_id)
     rows = [row for extra in asset_extras for run_id in extra.get("source_run_ids", [])
             for row in fetch_metrics(hook, dag_id=extra["dag_id"], run_id=run_id, tenant_id=extra["tenant_id"])]
-    from perf_profiler.tasks.changepoints import evaluate_changepoints
+    from perf_profiler.tasks.changepoints import detector_params, evaluate_changepoints
 
-    changes = evaluate_changepoints(hook, rows)  # first: the baseline is the level since the latest change point
+    # first: the baseline is the level since the latest change point; each series with its endpoint's
+    # detector parameters, as the run that stored the rows had them (a backfill's: today's config)
+    changes = evaluate_changepoints(hook, rows, detector_params(asset_extras))
     regressions = detect_regressions(hook, rows)
     for found in regressions:
         log.warning("p95 regression: service=%s endpoint=%s run %s p95=%.2fms baseline=%.2fms threshold=%.2fms",

@@ -73,3 +73,36 @@ def test_a_file_descriptor_limit_fails_the_task_at_once_without_a_request() -> N
     assert done.stdout.startswith("FAIL_AT_ONCE"), done.stdout + done.stderr[-2000:]
     assert "300" in done.stdout and "96" in done.stdout, "the message names the connections and the limit"
     assert hits == 0
+
+
+# --------------------------------------------------------------------------- the service's release (issue 15)
+
+
+def _versioned(url: str, version: dict) -> dict:
+    return {"name": "shop", "base_url": url, "version": version,
+            "load": {"requests": 3, "concurrency": 1, "warmup": 0}, "endpoints": [{"path": "/ok"}]}
+
+
+def test_the_release_is_read_once_and_carried_in_the_result(caplog):
+    with BenchServer() as server, caplog.at_level(logging.INFO, logger=measure.__name__):
+        result = measure.benchmark(_versioned(server.url, {"path": "/echo"}))
+        assert server.stats.hits["/echo"] == 1, "read once per run, outside the measured load"
+        assert server.stats.hits["/ok"] == 3
+    assert result["service_version"] == "echo"
+    assert "shop: service version echo" in [r.getMessage() for r in caplog.records]
+
+
+def test_a_failed_read_never_fails_the_benchmark_the_version_is_null_and_a_warning_says_why(caplog):
+    with BenchServer() as server, caplog.at_level(logging.INFO, logger=measure.__name__):
+        result = measure.benchmark(_versioned(server.url, {"path": "/status/503"}))
+    assert result["service_version"] is None
+    assert [e["requests"] for e in result["endpoints"]] == [3], "measured all the same"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and _not_saturation(r)]
+    assert warnings == ["shop: no service version this run (stored as NULL): GET /status/503 answered 503"]
+
+
+def test_without_a_version_source_the_result_has_no_version_key():
+    with BenchServer() as server:
+        result = measure.benchmark({**_versioned(server.url, {"path": "/echo"}), "version": None})
+        assert "/echo" not in server.stats.hits
+    assert "service_version" not in result

@@ -36,12 +36,13 @@
       traces.push({ x: ends, y: [data.budget_p95_ms, data.budget_p95_ms], name: "budget (p95)", type: "scatter",
         mode: "lines", line: { color: "#c62828", dash: "dash", width: 1.5 }, hoverinfo: "name+y" });
     }
-    const marked = (test, name, symbol, color) => {
+    const marked = (test, name, symbol, color, note) => {
       const chosen = points.filter(test);
       return Object.assign(series(chosen, "p95_ms"), {
         name: name, type: "scatter", mode: "markers", customdata: chosen.map((p) => p.run_id),
+        text: chosen.map((p) => (note ? note(p) : "")),
         marker: { symbol: symbol, size: 13, color: color, line: { width: 2, color: color } },
-        hovertemplate: name + " p95 %{y:.2f} ms<br>%{x}<br>%{customdata}<extra></extra>",
+        hovertemplate: name + " p95 %{y:.2f} ms<br>%{x}<br>%{customdata}%{text}<extra></extra>",
       });
     };
     traces.push(marked((p) => p.regression, "regression", "x-thin-open", "#c62828"));
@@ -52,9 +53,18 @@
       const c = found.get(kind + " " + p.run_id);
       return c !== undefined && (!test || test(c));
     };
-    traces.push(marked(has("regression", (c) => c.state !== "suspected"), "change point: regression", "triangle-up-open", "#b71c1c"));
-    traces.push(marked(has("regression", (c) => c.state === "suspected"), "suspected (awaiting confirmation)", "circle-open", "#e65100"));
-    traces.push(marked(has("improvement"), "change point: improvement", "triangle-down-open", "#2e7d32"));
+    // the release that brought the new level (and the one before it), when the service has a version source;
+    // a version is the service's text: escaped before it reaches Plotly's hover label (which reads a few tags)
+    const escape = (text) => String(text).replace(/[&<>"']/g, (ch) => "&#" + ch.charCodeAt(0) + ";");
+    const release = (kind) => (p) => {
+      const c = found.get(kind + " " + p.run_id);
+      if (!c || !c.first_version) return "";
+      const was = c.previous_version && c.previous_version !== c.first_version ? " (was " + c.previous_version + ")" : "";
+      return "<br>release " + escape(c.first_version) + escape(was);
+    };
+    traces.push(marked(has("regression", (c) => c.state !== "suspected"), "change point: regression", "triangle-up-open", "#b71c1c", release("regression")));
+    traces.push(marked(has("regression", (c) => c.state === "suspected"), "suspected (awaiting confirmation)", "circle-open", "#e65100", release("regression")));
+    traces.push(marked(has("improvement"), "change point: improvement", "triangle-down-open", "#2e7d32", release("improvement")));
     traces.push(marked(has("outlier"), "outlier (one night)", "circle-dot", "#757575"));
     traces.push(marked(has("drift"), "drift", "star-open", "#6d4c41"));
     traces.push(marked((p) => p.origin === "rederived", "re-derived (backfill)", "diamond-open", "#6a1b9a"));
@@ -82,7 +92,21 @@
     })];
     const smallLayout = P.layout({ showlegend: false, yaxis: { rangemode: "tozero" }, margin: { l: 56, r: 16, t: 8, b: 32 } });
     Plotly.newPlot("throughput-chart", small("throughput", "req/s", "#2e7d32", 1), smallLayout, P.plotConfig);
-    Plotly.newPlot("error-chart", small("error_rate", "errors %", "#c62828", 100), smallLayout, P.plotConfig);
+    // the error-rate series' own change points (issue 15): regressions ▲ and improvements ▼ at their first run
+    const errorMarks = (kind, symbol, color) => {
+      const runs = new Set((data.changepoints || []).filter((c) => c.metric === "error_rate" && c.kind === kind
+        && c.state !== "suspected").map((c) => c.run_id));
+      const chosen = data.points.filter((p) => runs.has(p.run_id) && p.error_rate !== null);
+      return Object.assign(series(chosen, "error_rate"), {
+        y: chosen.map((p) => p.error_rate * 100), name: "error-rate change point: " + kind, type: "scatter",
+        mode: "markers", marker: { symbol: symbol, size: 11, color: color, line: { width: 2, color: color } },
+        customdata: chosen.map((p) => p.run_id),
+        hovertemplate: "error-rate " + kind + " %{y:.2f} %<br>%{x}<br>%{customdata}<extra></extra>",
+      });
+    };
+    Plotly.newPlot("error-chart", [...small("error_rate", "errors %", "#c62828", 100),
+      errorMarks("regression", "triangle-up-open", "#b71c1c"), errorMarks("improvement", "triangle-down-open", "#2e7d32")],
+    smallLayout, P.plotConfig);
     document.body.dataset.series = String(data.points.length);
   }
 
