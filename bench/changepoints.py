@@ -204,7 +204,7 @@ def targets(h: dict[str, Any] | None) -> dict[str, Any]:
         return {}
     out = {}
     for key, path, field_name, text, test in _TARGETS:
-        value = h[path].get(field_name)
+        value = h.get(path, {}).get(field_name)  # rows from before a target existed: not measured
         out[key] = {"target": text, "value": value, "met": value is not None and bool(test(value))}
     return out
 
@@ -220,6 +220,8 @@ def rows(h: dict[str, Any] | None) -> list[str]:
     met = targets(h)
     lines = []
     for key, path, field_name, text, _ in _TARGETS:
+        if path not in h:  # a row from before this scenario existed
+            continue
         value, old_key = h[path].get(field_name), _OLD[field_name]
         old = h[path].get(old_key) if old_key else None
         if old is None:
