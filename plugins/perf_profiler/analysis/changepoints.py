@@ -35,8 +35,14 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import TYPE_CHECKING
 
+from perf_profiler.model.regressions import Regressions
+
 if TYPE_CHECKING:
     import numpy as np
+
+
+#: The defaults of the parameters users may set per service/endpoint: one source, the config model.
+_CONFIGURABLE = Regressions()
 
 
 @dataclass(frozen=True)
@@ -44,16 +50,16 @@ class Params:
     """The detector's parameters (per service/endpoint from the targets config's ``regressions`` block,
     ``model.regressions``; ``window``, ``max_after`` and ``drift_span`` are fixed)."""
 
-    p_value: float = 1e-3
-    min_effect: float = 0.05
-    min_history: int = 15
+    p_value: float = _CONFIGURABLE.p_value
+    min_effect: float = _CONFIGURABLE.min_effect
+    min_history: int = _CONFIGURABLE.min_history
     window: int = 60
-    confirm_runs: int = 3
+    confirm_runs: int = _CONFIGURABLE.confirm_runs
     max_after: int = 30
-    drift_runs: int = 30
+    drift_runs: int = _CONFIGURABLE.drift_runs
     drift_span: int = 5
     #: the error-rate series' minimum effect, absolute (0.005 = 0.5 percentage points; ``analysis.error_changepoints``)
-    min_error_rate_effect: float = 0.005
+    min_error_rate_effect: float = _CONFIGURABLE.min_error_rate_effect
 
     @property
     def z(self) -> float:
