@@ -36,7 +36,6 @@ class Samples:
             histogram.record_many(self.hist, self.buf)
             del self.buf[:]
 
-
     def finish(self) -> Any:
         """The histogram holding every sample added so far."""
         self.flush()

@@ -9,8 +9,8 @@ made) the loop's timer sleeps until :data:`POLL_WINDOW_NS` before the time and t
 busy-polled (``call_soon``), so only that window costs CPU.
 
 :meth:`Wakeup.every` arms a periodic timer instead (first time, then every period): the kernel
-keeps the beat, so a fixed-rate sender pays no re-arming per wake-up; :attr:`Wakeup.fired_at`
-tells which beat the last call back was for.
+keeps the beat, so a fixed-rate sender pays no re-arming per wake-up; ``Wakeup.next_ns`` is the
+time of the next beat (past the ones a busy loop missed).
 """
 from __future__ import annotations
 
