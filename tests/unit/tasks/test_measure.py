@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+import airflow  # noqa: F401 -- importing Airflow sets up logging: before caplog listens (this file run alone)
 import pytest
 
 from perf_profiler.model.errors import TargetsError
