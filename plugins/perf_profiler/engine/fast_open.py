@@ -10,8 +10,9 @@ one while fewer than the in-flight cap exist).
 
 At a high rate the beat is every :data:`BATCH_NS` rather than every arrival: the arrivals due
 within one beat are sent together at its end (each one's lag -- at most ``BATCH_NS`` plus the
-sending -- is measured and its latency counted from its intended time, as always). Waking up
-costs more than sending, so this is what lets one core keep a fast schedule.
+sending -- is measured and its latency counted from its intended time, as always). A wake-up
+costs more CPU than a send on the VMs measured (README, "The engines"), so fewer of them leave
+more of the core for sending.
 """
 from __future__ import annotations
 
