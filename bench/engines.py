@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from bench import floors as floor_clients
 from bench import run as base
 
 #: One in-process probe on a chosen engine; prints the endpoint's numbers and the probe's CPU time.
@@ -111,7 +112,8 @@ def open_loop(url: str, cpus: base.Cpus, rate: float, duration_s: float, rounds:
         row = {"jitter_control_p99_ms": round(control, 3), "lag_p99_ms": result["lag_p99_ms"],
                "dropped": result["dropped"], "requests": result["requests"], "p99_ms": result["p99_ms"],
                "service_p99_ms": result["service_p99_ms"], "achieved_rate": round(result["rate"], 1),
-               "cpu_s": round(result["cpu_s"], 3)}
+               "cpu_s": round(result["cpu_s"], 3),
+               "cpu_us_per_request": round(result["cpu_s"] / max(1, result["requests"]) * 1e6, 1)}
         rows.append(row)
         base.log(f"(h) open {rate:g}/s: lag p99 {row['lag_p99_ms']} ms, dropped {row['dropped']}, corrected p99 "
                  f"{row['p99_ms']} ms, service p99 {row['service_p99_ms']} ms "
@@ -122,19 +124,27 @@ def open_loop(url: str, cpus: base.Cpus, rate: float, duration_s: float, rounds:
 
 
 def cpu_per_1000(url: str, cpus: base.Cpus, duration_s: float, rounds: int) -> dict[str, Any]:
-    """Client CPU-seconds per 1,000 requests at 1,000 req/s, fast vs aiohttp in alternating rounds;
-    judged on the fast engine's median round (one CPU-time reading swings by 10 % on a shared VM)."""
+    """Client CPU-seconds per 1,000 requests at 1,000 req/s, fast vs aiohttp vs the floors
+    (``bench/floors.py``) in alternating rounds; judged on the fast engine's median round (one
+    CPU-time reading swings by 10 % on a shared VM)."""
     load = {"model": "open", "rate": 1000.0, "duration_s": duration_s, "concurrency": 100, "warmup": 200}
-    out: dict[str, Any] = {"rate": 1000.0, "duration_s": duration_s, "fast": {"rounds": []}, "aiohttp": {"rounds": []}}
-    for _ in range(rounds):
-        for engine in ("fast", "aiohttp"):
-            result = ours(url, cpus, engine, load)
-            row = {"cpu_s_per_1000": round(result["cpu_s"] / max(1, result["requests"]) * 1000, 4),
-                   "lag_p99_ms": result["lag_p99_ms"], "dropped": result["dropped"]}
-            out[engine]["rounds"].append(row)
-            base.log(f"(h) 1000/s {engine}: {row['cpu_s_per_1000']} CPU-s per 1,000 requests")
+    out: dict[str, Any] = {"rate": 1000.0, "duration_s": duration_s, "fast": {"rounds": []}, "aiohttp": {"rounds": []},
+                           "floors": {"rounds": []}}
+    with floor_clients.floor_clients(url, cpus) as floors:
+        for _ in range(rounds):
+            for engine in ("fast", "aiohttp"):
+                result = ours(url, cpus, engine, load)
+                row = {"cpu_s_per_1000": round(result["cpu_s"] / max(1, result["requests"]) * 1000, 4),
+                       "lag_p99_ms": result["lag_p99_ms"], "dropped": result["dropped"]}
+                out[engine]["rounds"].append(row)
+                base.log(f"(h) 1000/s {engine}: {row['cpu_s_per_1000']} CPU-s per 1,000 requests")
+            out["floors"]["rounds"].append(floor_clients.in_rounds(floors, 1000.0, duration_s))
+            base.log(f"(h) 1000/s floors: {out['floors']['rounds'][-1]} CPU-s per 1,000 requests")
     for engine in ("fast", "aiohttp"):
         out[engine]["cpu_s_per_1000"] = statistics.median(r["cpu_s_per_1000"] for r in out[engine]["rounds"])
+    for name in ("c_floor", "python_floor", "hey"):
+        values = [r[name] for r in out["floors"]["rounds"] if r[name] is not None]
+        out["floors"][name] = statistics.median(values) if values else None
     out["met"] = out["fast"]["cpu_s_per_1000"] <= 0.1
     return out
 
@@ -158,6 +168,10 @@ def _ok(passed: bool) -> str:
     return "**met**" if passed else "**not met**"
 
 
+def _ratio(value: float, reference: float | None) -> str:
+    return f"{value / reference:.2f}" if reference else "?"
+
+
 def markdown_rows(f: dict[str, Any]) -> list[str]:
     """Row f's lines of the bench table (same columns as rows a..e)."""
     c, cpu = f["closed"], f["cpu_at_1000"]
@@ -171,14 +185,19 @@ def markdown_rows(f: dict[str, Any]) -> list[str]:
     for key in ("open_20k", "open_50k"):
         o = f[key]
         rounds = "; ".join(f"lag p99 {r['lag_p99_ms']} ms, {r['dropped']} dropped, p99 {r['p99_ms']} / service "
-                           f"{r['service_p99_ms']} ms (control {r['jitter_control_p99_ms']} ms)" for r in o["rounds"])
+                           f"{r['service_p99_ms']} ms, client CPU {r.get('cpu_us_per_request', '?')} µs/request "
+                           f"(control {r['jitter_control_p99_ms']} ms)" for r in o["rounds"])
         lines.append(f"| h | fast open loop {o['rate']:,.0f} req/s, one core | {rounds} | | best: lag p99 "
                      f"{o['best']['lag_p99_ms']} ms, {o['best']['dropped']} dropped | 0 drops, lag p99 < 1 ms | "
                      f"{_ok(o['met'])} |")
     fast_rounds = ", ".join(str(r["cpu_s_per_1000"]) for r in cpu["fast"].get("rounds", [])) or "one"
+    floors = cpu.get("floors", {})
     lines.append(f"| h | open loop 1,000 req/s: client CPU per 1,000 requests (median of rounds) | fast "
                  f"{cpu['fast']['cpu_s_per_1000']} CPU-s (rounds {fast_rounds}) | aiohttp "
-                 f"{cpu['aiohttp']['cpu_s_per_1000']} CPU-s | | ≤ 0.1 CPU-s | {_ok(cpu['met'])} |")
+                 f"{cpu['aiohttp']['cpu_s_per_1000']} CPU-s; floors (sleep, write, read; no parsing): C "
+                 f"{floors.get('c_floor')}, Python {floors.get('python_floor')}; hey -q {floors.get('hey')} | "
+                 f"{_ratio(cpu['fast']['cpu_s_per_1000'], floors.get('c_floor'))}× the C floor | ≤ 0.1 CPU-s | "
+                 f"{_ok(cpu['met'])} |")
     lines.append(f"| h | machine load (1/5/15 min) | before {f['load_average_before']} | after "
                  f"{f['load_average_after']} | | | |")
     return lines

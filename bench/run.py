@@ -21,7 +21,7 @@ to CPU 0 and the servers (nginx, the stall server) to CPU 1 with ``taskset``.
 (g) the CLI's live progress line on vs off: 10 s closed loops, interleaved on/off/on (``bench/progress_overhead.py``).
 (h) the probe engines (``bench/engines.py``): fast vs aiohttp vs hey vs wrk closed loop on one core,
     the fast open loop at 20k and 50k req/s with a scheduling-jitter control, CPU per 1,000 requests
-    at 1,000 req/s.
+    at 1,000 req/s next to the floors of two wake-ups per request (``bench/floors.py``).
 (i) regressions you can trust: the change-point detector vs the old median+MAD rule on thousands of seeded
     synthetic series, scenarios A and B of issue 15 (``bench/changepoints.py``).
 
