@@ -116,8 +116,8 @@ def open_loop(url: str, cpus: base.Cpus, rate: float, duration_s: float, rounds:
                "cpu_us_per_request": round(result["cpu_s"] / max(1, result["requests"]) * 1e6, 1)}
         rows.append(row)
         base.log(f"(h) open {rate:g}/s: lag p99 {row['lag_p99_ms']} ms, dropped {row['dropped']}, corrected p99 "
-                 f"{row['p99_ms']} ms, service p99 {row['service_p99_ms']} ms "
-                 f"(control {row['jitter_control_p99_ms']} ms)")
+                 f"{row['p99_ms']} ms, service p99 {row['service_p99_ms']} ms, {row['cpu_us_per_request']} µs CPU "
+                 f"per request (control {row['jitter_control_p99_ms']} ms)")
     best = min(rows, key=lambda r: (r["dropped"], r["lag_p99_ms"]))
     return {"rate": rate, "duration_s": duration_s, "rounds": rows, "best": best,
             "met": best["dropped"] == 0 and best["lag_p99_ms"] < 1.0}
