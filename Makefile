@@ -43,7 +43,7 @@ demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/perf-profiler demo
 
 ## make bench: load-generator fidelity and speed side by side with hey and wrk (loopback, < 10 min);
-## installs nginx, wrk and hey from Debian packages when missing; writes bench/results/latest.{json,md}
+## installs nginx, wrk, hey and gcc from Debian packages when missing; writes bench/results/latest.{json,md}
 bench: $(STAMP)
 	bash bench/install-tools.sh
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
