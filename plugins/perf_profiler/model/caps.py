@@ -25,6 +25,10 @@ MAX_PROCESSES = 16
 MAX_SHARDS = 64
 #: Longest wait of a shard for its siblings at an endpoint's start line.
 MAX_SHARD_START_TIMEOUT_S = 3600.0
+#: Longest load one ``benchmark`` task may plan for one service: its endpoints run in turn, each for
+#: ``duration_s`` after its shard start line (``len(endpoints) * (duration_s + shard_start_timeout_s)``);
+#: tasks/timeouts.py sizes the task's ``execution_timeout`` from it.
+MAX_SERVICE_PLAN_S = MAX_DURATION_S + MAX_SHARD_START_TIMEOUT_S
 #: Highest latency the histograms record (1 hour); a larger p95 budget could never fail.
 MAX_P95_MS = 3_600_000.0
 #: Longest per-run Insight drain budget (``drain_budget_s``); tasks/timeouts.py sizes the

@@ -37,7 +37,7 @@ from pydantic import (
 from typing_extensions import Self
 
 from perf_profiler.model import caps
-from perf_profiler.model.errors import Expect, TargetsError, invalid, rule, show
+from perf_profiler.model.errors import Expect, TargetsError, invalid, num, rule, show
 from perf_profiler.model.fields import (
     LOAD_MODELS,
     BodyBytes,
@@ -243,6 +243,22 @@ class Service(StrictModel):
             if endpoint.max_concurrency is not None and endpoint.max_concurrency < parts:
                 raise rule(f"{endpoint.max_concurrency} is below {what}; every "
                            "process needs at least one request in flight", "endpoints", i, "max_concurrency")
+        return self
+
+    @model_validator(mode="after")
+    def _plan_fits_one_task(self) -> Self:
+        """The endpoints run in turn in one ``benchmark`` task, whose ``execution_timeout`` is static."""
+        load = self.load
+        if load.duration_s is None:  # by request count: each phase has its own deadline (engine.deadline)
+            return self
+        wait = load.shard_start_timeout_s if load.shards > 1 else 0.0
+        planned = len(self.endpoints) * (load.duration_s + wait)
+        if planned > caps.MAX_SERVICE_PLAN_S:
+            each = f"{num(load.duration_s)} s" + (f" + a shard start line of up to {num(wait)} s" if wait else "")
+            raise rule(f"{len(self.endpoints)} endpoints x ({each}) = {num(planned)} s of load in one benchmark task, "
+                       f"over the safety cap of {num(caps.MAX_SERVICE_PLAN_S)} s (model.caps.MAX_SERVICE_PLAN_S); "
+                       "the endpoints run one after another: shorten load.duration_s or split the endpoints "
+                       "over several services", "load", "duration_s")
         return self
 
     def budget_for(self, endpoint: Endpoint) -> Budget:

@@ -184,6 +184,16 @@ BAD_INPUTS = [
     ("endpoint-max-concurrency-below-processes",
      lambda c: set_in(*EP0, "max_concurrency", value=1)(set_in("services", 1, "load", value={"processes": 2})(c)),
      [f"{RT}: endpoints[0].max_concurrency", "1 is below load.processes (2)"]),
+    # the endpoints run in turn in one benchmark task, whose execution_timeout is static
+    ("plan-over-one-task",
+     lambda c: set_in("services", 1, "endpoints", value=[{"path": f"/e{i}"} for i in range(3)])(
+         set_in("services", 1, "load", value={"duration_s": 3000})(c)),
+     [f"{RT}: load.duration_s", "3 endpoints x (3000 s) = 9000 s", "safety cap of 7200 s",
+      "MAX_SERVICE_PLAN_S", "split the endpoints"]),
+    ("plan-with-shard-start-lines-over-one-task",
+     lambda c: set_in("services", 1, "endpoints", value=[{"path": "/a"}, {"path": "/b"}])(
+         set_in("services", 1, "load", value={"duration_s": 3600, "shards": 2, "shard_start_timeout_s": 1000})(c)),
+     [f"{RT}: load.duration_s", "2 endpoints x (3600 s + a shard start line of up to 1000 s) = 9200 s"]),
     ("error-rate-above-one", set_in("services", 1, "budget", value={"error_rate": 1.5}),
      [f"{RT}: budget.error_rate", "got 1.5", "between 0 and 1"]),
     ("p95-nan", set_in("services", 1, "budget", value={"p95_ms": float("nan")}),
@@ -208,6 +218,16 @@ def test_bad_input_is_refused_with_a_precise_message(mutate, fragments):
 
 def test_base_config_is_valid():
     assert [s.name for s in parse_targets(base_config())] == ["registry", "runtime"]
+
+
+def test_a_plan_at_the_cap_of_one_task_is_accepted():
+    cfg = base_config()
+    runtime(cfg)["endpoints"] = [{"path": "/a"}, {"path": "/b"}]
+    runtime(cfg)["load"] = {"duration_s": 3600}  # 2 x 3600 s: MAX_SERVICE_PLAN_S exactly
+    assert parse_targets(cfg)[1].load.duration_s == 3600
+    runtime(cfg)["load"] = {"duration_s": 3600, "shards": 2}  # + 2 start lines of 300 s: over
+    with pytest.raises(TargetsError, match="7800 s"):
+        parse_targets(cfg)
 
 
 @pytest.mark.parametrize("secret", ["hunter2", "s3cr3t"])
