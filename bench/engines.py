@@ -138,7 +138,7 @@ def cpu_per_1000(url: str, cpus: base.Cpus, duration_s: float, rounds: int) -> d
                        "lag_p99_ms": result["lag_p99_ms"], "dropped": result["dropped"]}
                 out[engine]["rounds"].append(row)
                 base.log(f"(h) 1000/s {engine}: {row['cpu_s_per_1000']} CPU-s per 1,000 requests")
-            out["floors"]["rounds"].append(floor_clients.in_rounds(floors, 1000.0, duration_s))
+            out["floors"]["rounds"].append(floor_clients.one_round(floors, 1000.0, duration_s))
             base.log(f"(h) 1000/s floors: {out['floors']['rounds'][-1]} CPU-s per 1,000 requests")
     for engine in ("fast", "aiohttp"):
         out[engine]["cpu_s_per_1000"] = statistics.median(r["cpu_s_per_1000"] for r in out[engine]["rounds"])

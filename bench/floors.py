@@ -129,7 +129,7 @@ def _build_c(work: Path) -> Path | None:
     return binary
 
 
-def in_rounds(floors: Floors, rate: float, seconds: float) -> dict[str, float | None]:
+def one_round(floors: Floors, rate: float, seconds: float) -> dict[str, float | None]:
     """One round of every floor client at ``rate``: CPU-seconds per 1,000 requests each."""
     c_floor = floors.c(rate, seconds)
     return {"c_floor": None if c_floor is None else round(c_floor, 4),
