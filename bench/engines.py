@@ -21,8 +21,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import floors as floor_clients
 from bench import run as base
+from bench.floors import floor_clients, one_round
 
 #: One in-process probe on a chosen engine; prints the endpoint's numbers and the probe's CPU time.
 _PROBE = """
@@ -130,7 +130,7 @@ def cpu_per_1000(url: str, cpus: base.Cpus, duration_s: float, rounds: int) -> d
     load = {"model": "open", "rate": 1000.0, "duration_s": duration_s, "concurrency": 100, "warmup": 200}
     out: dict[str, Any] = {"rate": 1000.0, "duration_s": duration_s, "fast": {"rounds": []}, "aiohttp": {"rounds": []},
                            "floors": {"rounds": []}}
-    with floor_clients.floor_clients(url, cpus) as floors:
+    with floor_clients(url, cpus) as floors:
         for _ in range(rounds):
             for engine in ("fast", "aiohttp"):
                 result = ours(url, cpus, engine, load)
@@ -138,7 +138,7 @@ def cpu_per_1000(url: str, cpus: base.Cpus, duration_s: float, rounds: int) -> d
                        "lag_p99_ms": result["lag_p99_ms"], "dropped": result["dropped"]}
                 out[engine]["rounds"].append(row)
                 base.log(f"(h) 1000/s {engine}: {row['cpu_s_per_1000']} CPU-s per 1,000 requests")
-            out["floors"]["rounds"].append(floor_clients.one_round(floors, 1000.0, duration_s))
+            out["floors"]["rounds"].append(one_round(floors, 1000.0, duration_s))
             base.log(f"(h) 1000/s floors: {out['floors']['rounds'][-1]} CPU-s per 1,000 requests")
     for engine in ("fast", "aiohttp"):
         out[engine]["cpu_s_per_1000"] = statistics.median(r["cpu_s_per_1000"] for r in out[engine]["rounds"])
